@@ -1,0 +1,1751 @@
+"""Planning poker for teams that sit together: peer-hosted, on the office LAN.
+
+One teammate hosts a game from the desktop app (or ``--headless`` on any
+machine); the app holds the game in an embedded aiohttp websocket server,
+stores it in SQLite so nothing is lost, and advertises it over mDNS/DNS-SD.
+Teammates' apps list the games found on the network and join with one click;
+anyone else joins from a browser by URL or QR code. No internet, no account.
+
+Run it::
+
+    python poker.py                          # the desktop app (lobby window)
+    python poker.py --headless --title "Sprint 42"   # host with no window
+    python poker.py --list                   # games found on this network
+
+The sections below stand in dependency order: constants, errors, the game
+rules (pure, no I/O), storage, the host server and its protocol, discovery,
+the desktop window, and the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import logging.handlers
+import math
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import statistics
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+__version__ = "1.0.0"
+
+#: Bumped when a message changes shape; sent in ``welcome`` and in TXT.
+PROTOCOL_VERSION = 1
+
+#: DNS-SD service type. RFC 6763 section 7.2: at most 15 characters.
+SERVICE_TYPE = "_planpoker._tcp.local."
+
+APP_NAME = "Planning Poker"
+APP_SLUG = "planning-poker"
+
+#: Where the HTML, CSS and JS live, in a checkout or inside a PyInstaller
+#: bundle (which unpacks to ``sys._MEIPASS``).
+ASSETS_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent)) / "assets"
+
+DECKS: dict[str, tuple[str, ...]] = {
+    "fibonacci": ("0", "1", "2", "3", "5", "8", "13", "21", "34", "55", "89", "?", "☕"),
+    "modified": ("0", "½", "1", "2", "3", "5", "8", "13", "20", "40", "100", "?", "☕"),
+    "tshirt": ("XS", "S", "M", "L", "XL", "XXL", "?"),
+    "powers": ("0", "1", "2", "4", "8", "16", "32", "64", "?"),
+}
+DEFAULT_DECK = "fibonacci"
+
+MAX_NAME = 40
+MAX_TITLE = 80
+MAX_STORY = 500
+MAX_FRAME = 64 * 1024
+#: A client may send this many messages in a burst, refilled per second.
+RATE_BURST = 40
+RATE_PER_SECOND = 20.0
+#: Outgoing frames queued for one client before it counts as too slow and is
+#: dropped (it resyncs on reconnect): a frozen client never holds others up.
+SEND_QUEUE = 512
+#: Seconds between liveness checks of games listed from mDNS. A host killed
+#: without a goodbye stays in mDNS caches for an hour (RFC 6762 section 10
+#: TTLs, raised by python-zeroconf), so the listing asks the host itself.
+PROBE_INTERVAL = 2.0
+PROBE_TIMEOUT = 1.5
+
+log = logging.getLogger("poker")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class PokerError(Exception):
+    """Base of the app's own errors: the message is a sentence for people."""
+
+
+class Refused(PokerError):
+    """A player's request broke a rule; nothing changed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StorageError(PokerError):
+    """The game database could not be read or written."""
+
+
+class NoDisplayError(PokerError):
+    """The desktop window cannot open on this machine."""
+
+
+# ---------------------------------------------------------------- protocol
+
+
+class Msg:
+    """Message types of the websocket protocol (mirrored in protocol.js)."""
+
+    # Client to host.
+    JOIN = "join"
+    VOTE = "vote"
+    REVEAL = "reveal"
+    NEW_ROUND = "new_round"
+    SET_STORY = "set_story"
+    SET_DECK = "set_deck"
+    SET_ROLE = "set_role"
+    SET_AUTO_REVEAL = "set_auto_reveal"
+    PING = "ping"
+    # Host to client.
+    WELCOME = "welcome"
+    STATE = "state"
+    SEAT = "seat"
+    YOU = "you"
+    ERROR = "error"
+    GOODBYE = "goodbye"
+    PONG = "pong"
+
+
+VOTER, OBSERVER = "voter", "observer"
+ROLES = (VOTER, OBSERVER)
+
+
+# ---------------------------------------------------------------- game rules
+
+
+def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> str:
+    """Return ``value`` as tidy one-paragraph text, or refuse it."""
+    if not isinstance(value, str):
+        raise Refused("bad_message", f"The {what} must be text.")
+    # Control characters would corrupt the layout of every other player's
+    # screen; line breaks are allowed only where they carry meaning.
+    text = "".join(
+        " " if unicodedata.category(ch) == "Cc" and ch != "\n" else ch for ch in value
+    ).strip()
+    if not text and not empty_ok:
+        raise Refused("bad_message", f"The {what} cannot be empty.")
+    if len(text) > limit:
+        raise Refused("bad_message", f"The {what} is too long (at most {limit} characters).")
+    return text
+
+
+def card_value(card: str) -> float | None:
+    """Return the number a card stands for, or None for ?, coffee, sizes."""
+    if card == "½":
+        return 0.5
+    try:
+        value = float(card)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def round_number(value: float) -> float | int:
+    """Round a statistic for display: whole numbers stay whole."""
+    value = round(value, 2)
+    return int(value) if value == int(value) else value
+
+
+def summarize(cards: list[str], deck: Iterable[str]) -> dict[str, Any]:
+    """Return the statistics of a revealed round."""
+    numbers = [v for v in (card_value(c) for c in cards) if v is not None]
+    counts = {card: cards.count(card) for card in deck if card in cards}
+    top = max(counts.values(), default=0)
+    result: dict[str, Any] = {
+        "count": len(cards),
+        "numeric": len(numbers),
+        "mean": None,
+        "median": None,
+        "low": None,
+        "high": None,
+        "mode": [card for card, n in counts.items() if n == top and top],
+        "distribution": [[card, n] for card, n in counts.items()],
+        "consensus": len(counts) == 1 and len(cards) > 1,
+    }
+    if numbers:
+        result["mean"] = round_number(statistics.fmean(numbers))
+        result["median"] = round_number(statistics.median(numbers))
+        result["low"] = round_number(min(numbers))
+        result["high"] = round_number(max(numbers))
+    return result
+
+
+@dataclass
+class Seat:
+    """One player's place at the table; it outlives their connection."""
+
+    id: str
+    token: str
+    name: str
+    role: str = VOTER
+    connected: bool = False
+    vote: str | None = None
+    joined: float = field(default_factory=time.time)
+
+    def public(self, revealed: bool) -> dict[str, Any]:
+        """Return what every player may see of this seat."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "connected": self.connected,
+            "voted": self.vote is not None,
+            "vote": self.vote if revealed else None,
+        }
+
+
+@dataclass
+class Change:
+    """What a rule changed, so storage and broadcast touch only that."""
+
+    game: bool = False
+    seats: set[str] = field(default_factory=set)
+    revealed: bool = False
+
+    def __bool__(self) -> bool:
+        return self.game or bool(self.seats)
+
+
+@dataclass
+class Game:
+    """The whole state of one game; the host's copy is the truth."""
+
+    id: str
+    title: str
+    host: str = ""
+    deck: str = DEFAULT_DECK
+    story: str = ""
+    round: int = 1
+    revealed: bool = False
+    facilitator: str | None = None
+    auto_reveal: bool = True
+    seats: dict[str, Seat] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    round_started: float = field(default_factory=time.time)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, title: str, host: str = "", deck: str = DEFAULT_DECK) -> Game:
+        """Start a game with a fresh id."""
+        if deck not in DECKS:
+            raise Refused("bad_message", f"There is no deck called {deck!r}.")
+        title = clean_text(title, "title", MAX_TITLE)
+        return cls(id=secrets.token_hex(6), title=title, host=host, deck=deck)
+
+    @property
+    def cards(self) -> tuple[str, ...]:
+        """The cards of the current deck."""
+        return DECKS[self.deck]
+
+    def seat_for_token(self, token: str) -> Seat | None:
+        """Find the seat that a secret token belongs to."""
+        for seat in self.seats.values():
+            if secrets.compare_digest(seat.token, token):
+                return seat
+        return None
+
+    def join(self, name: Any, token: Any = None, role: Any = None) -> tuple[Seat, Change]:
+        """Seat a player, or give a returning player their seat back."""
+        name = clean_text(name, "name", MAX_NAME)
+        if role is not None and role not in ROLES:
+            raise Refused("bad_message", "The role must be 'voter' or 'observer'.")
+        if token is not None and not isinstance(token, str):
+            raise Refused("bad_message", "The token must be text.")
+        seat = self.seat_for_token(token) if token else None
+        change = Change(seats=set())
+        if seat is None:
+            seat = Seat(id=secrets.token_hex(4), token=secrets.token_urlsafe(18), name=name)
+            self.seats[seat.id] = seat
+        seat.name = name
+        if role is not None:
+            seat.role = role
+        seat.connected = True
+        if seat.role == OBSERVER:
+            seat.vote = None
+        change.seats.add(seat.id)
+        if self.facilitator is None or self.facilitator not in self.seats:
+            # A headless host has no user of its own: the first to sit
+            # down runs the table, and keeps the role across reconnects.
+            self.facilitator = seat.id
+            change.game = True
+        return seat, change
+
+    def add_seat(self, name: str) -> Seat:
+        """Seat the host's own user ahead of anyone else, as facilitator."""
+        seat, _ = self.join(name)
+        seat.connected = False
+        self.facilitator = seat.id
+        return seat
+
+    def set_connected(self, seat_id: str, connected: bool) -> Change:
+        """Mark a seat present or away; an away voter stops blocking."""
+        seat = self.seats[seat_id]
+        seat.connected = connected
+        change = Change(seats={seat_id})
+        return self._maybe_auto_reveal(change)
+
+    def _require(self, seat_id: str, facilitator: bool = False) -> Seat:
+        seat = self.seats.get(seat_id)
+        if seat is None:
+            raise Refused("not_joined", "Join the game first.")
+        if facilitator and seat_id != self.facilitator:
+            raise Refused("not_allowed", "Only the facilitator can do that.")
+        return seat
+
+    def vote(self, seat_id: str, card: Any) -> Change:
+        """Place, change or (with None) take back a seat's card."""
+        seat = self._require(seat_id)
+        if seat.role != VOTER:
+            raise Refused("not_allowed", "Observers do not vote. Switch to voter first.")
+        if self.revealed:
+            raise Refused("revealed", "The cards are already revealed. Wait for the next round.")
+        if card is not None and (not isinstance(card, str) or card not in self.cards):
+            raise Refused("bad_card", "That card is not in this deck.")
+        seat.vote = card
+        return self._maybe_auto_reveal(Change(seats={seat_id}))
+
+    def voters(self) -> list[Seat]:
+        """Seats that can vote now: voters who are connected."""
+        return [s for s in self.seats.values() if s.role == VOTER and s.connected]
+
+    def _maybe_auto_reveal(self, change: Change) -> Change:
+        if self.revealed or not self.auto_reveal:
+            return change
+        voters = self.voters()
+        if voters and all(s.vote is not None for s in voters):
+            return self._reveal(change)
+        return change
+
+    def _reveal(self, change: Change) -> Change:
+        self.revealed = True
+        votes = {s.id: s.vote for s in self.seats.values() if s.vote is not None}
+        self.history.append(
+            {
+                "round": self.round,
+                "story": self.story,
+                "deck": self.deck,
+                "votes": {sid: [self.seats[sid].name, v] for sid, v in votes.items()},
+                "started": self.round_started,
+                "revealed": time.time(),
+            }
+        )
+        change.game = change.revealed = True
+        return change
+
+    def reveal(self, seat_id: str) -> Change:
+        """Turn every card over now, at the facilitator's word."""
+        self._require(seat_id, facilitator=True)
+        if self.revealed:
+            raise Refused("revealed", "The cards are already revealed.")
+        if not any(s.vote is not None for s in self.seats.values()):
+            raise Refused("not_allowed", "Nobody has voted yet.")
+        return self._reveal(Change())
+
+    def result(self) -> dict[str, Any] | None:
+        """Return the statistics of the round, once revealed."""
+        if not self.revealed:
+            return None
+        cards = [s.vote for s in self.seats.values() if s.vote is not None]
+        return summarize(cards, self.cards)
+
+    def new_round(self, seat_id: str, story: Any = None) -> Change:
+        """Clear the cards and start the next round."""
+        self._require(seat_id, facilitator=True)
+        if story is not None:
+            self.story = clean_text(story, "story", MAX_STORY, empty_ok=True)
+        self._clear_votes()
+        self.round += 1
+        return Change(game=True, seats=set(self.seats))
+
+    def _clear_votes(self) -> None:
+        for seat in self.seats.values():
+            seat.vote = None
+        self.revealed = False
+        self.round_started = time.time()
+
+    def set_story(self, seat_id: str, story: Any) -> Change:
+        """Change the story under estimate."""
+        self._require(seat_id, facilitator=True)
+        self.story = clean_text(story, "story", MAX_STORY, empty_ok=True)
+        return Change(game=True)
+
+    def set_deck(self, seat_id: str, deck: Any) -> Change:
+        """Switch decks; cards of the old deck mean nothing in the new one."""
+        self._require(seat_id, facilitator=True)
+        if deck not in DECKS:
+            raise Refused("bad_message", f"There is no deck called {deck!r}.")
+        self.deck = deck
+        self._clear_votes()
+        return Change(game=True, seats=set(self.seats))
+
+    def set_role(self, seat_id: str, role: Any) -> Change:
+        """Switch one's own seat between voter and observer."""
+        seat = self._require(seat_id)
+        if role not in ROLES:
+            raise Refused("bad_message", "The role must be 'voter' or 'observer'.")
+        seat.role = role
+        if role == OBSERVER:
+            seat.vote = None
+        return self._maybe_auto_reveal(Change(seats={seat_id}))
+
+    def set_auto_reveal(self, seat_id: str, on: Any) -> Change:
+        """Turn the reveal-when-all-voted rule on or off."""
+        self._require(seat_id, facilitator=True)
+        if not isinstance(on, bool):
+            raise Refused("bad_message", "'on' must be true or false.")
+        self.auto_reveal = on
+        return self._maybe_auto_reveal(Change(game=True))
+
+    def public(self) -> dict[str, Any]:
+        """Return the game as every player may see it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host,
+            "story": self.story,
+            "round": self.round,
+            "deck": {"name": self.deck, "cards": list(self.cards)},
+            "revealed": self.revealed,
+            "facilitator": self.facilitator,
+            "autoReveal": self.auto_reveal,
+            "seats": [s.public(self.revealed) for s in self.seats.values()],
+            "result": self.result(),
+        }
+
+    def you(self, seat_id: str) -> dict[str, Any]:
+        """Return what only this seat's own player may see."""
+        return {"seat": seat_id, "vote": self.seats[seat_id].vote}
+
+
+# ---------------------------------------------------------------- storage
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS games (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, host TEXT NOT NULL,
+    deck TEXT NOT NULL, story TEXT NOT NULL, round INTEGER NOT NULL,
+    revealed INTEGER NOT NULL, facilitator TEXT, auto_reveal INTEGER NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL, round_started REAL NOT NULL,
+    port INTEGER
+);
+CREATE TABLE IF NOT EXISTS seats (
+    game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+    id TEXT NOT NULL, token TEXT NOT NULL, name TEXT NOT NULL,
+    role TEXT NOT NULL, vote TEXT, joined REAL NOT NULL,
+    PRIMARY KEY (game, id)
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL, record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rounds_game ON rounds (game, n);
+"""
+
+
+class Store:
+    """The games on disk: SQLite in WAL mode, one commit per change.
+
+    A change is committed before it is broadcast, so nothing a player has
+    seen can be lost by a crash of the host.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notice: str | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.notice = (
+                f"The saved games could not be read ({exc}); the file was moved "
+                f"to {aside} and a new one was started."
+            )
+            log.warning("%s", self.notice)
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+            self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("the integrity check failed")
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a crash of the app (the case that
+            # matters here); only a power cut can lose the last commits.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        """Close the database; later calls fail."""
+        self.db.close()
+
+    def save(self, game: Game, change: Change | None = None, port: int | None = None) -> None:
+        """Write what ``change`` touched (everything when None), in one commit."""
+        db = self.db
+        try:
+            db.execute("BEGIN")
+            if change is None or change.game or change.revealed:
+                db.execute(
+                    "INSERT INTO games VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(id) DO UPDATE SET title=excluded.title,"
+                    " host=excluded.host, deck=excluded.deck, story=excluded.story,"
+                    " round=excluded.round, revealed=excluded.revealed,"
+                    " facilitator=excluded.facilitator, auto_reveal=excluded.auto_reveal,"
+                    " updated=excluded.updated, round_started=excluded.round_started,"
+                    " port=COALESCE(excluded.port, games.port)",
+                    (
+                        game.id, game.title, game.host, game.deck, game.story, game.round,
+                        int(game.revealed), game.facilitator, int(game.auto_reveal),
+                        game.created, time.time(), game.round_started, port,
+                    ),
+                )
+            else:
+                db.execute("UPDATE games SET updated=? WHERE id=?", (time.time(), game.id))
+            seat_ids = game.seats.keys() if change is None else change.seats
+            rows = [
+                (game.id, s.id, s.token, s.name, s.role, s.vote, s.joined)
+                for s in (game.seats[i] for i in seat_ids if i in game.seats)
+            ]
+            db.executemany(
+                "INSERT OR REPLACE INTO seats VALUES (?,?,?,?,?,?,?)", rows
+            )
+            if change is None:
+                db.execute("DELETE FROM rounds WHERE game=?", (game.id,))
+                records = game.history
+            else:
+                records = game.history[-1:] if change.revealed else []
+            db.executemany(
+                "INSERT INTO rounds VALUES (?,?,?)",
+                [(game.id, r["round"], json.dumps(r)) for r in records],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise StorageError(f"The game could not be saved: {exc}.") from exc
+
+    def load(self, game_id: str) -> Game:
+        """Read one stored game back, exactly as it was saved."""
+        row = self.db.execute(
+            "SELECT id, title, host, deck, story, round, revealed, facilitator,"
+            " auto_reveal, created, round_started FROM games WHERE id=?",
+            (game_id,),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"There is no stored game with id {game_id!r}.")
+        game = Game(
+            id=row[0], title=row[1], host=row[2], deck=row[3] if row[3] in DECKS else DEFAULT_DECK,
+            story=row[4], round=row[5], revealed=bool(row[6]), facilitator=row[7],
+            auto_reveal=bool(row[8]), created=row[9], round_started=row[10],
+        )
+        for sid, token, name, role, vote, joined in self.db.execute(
+            "SELECT id, token, name, role, vote, joined FROM seats WHERE game=?"
+            " ORDER BY joined",
+            (game_id,),
+        ):
+            game.seats[sid] = Seat(sid, token, name, role, False, vote, joined)
+        game.history = [
+            json.loads(r[0])
+            for r in self.db.execute(
+                "SELECT record FROM rounds WHERE game=? ORDER BY rowid", (game_id,)
+            )
+        ]
+        return game
+
+    def port_of(self, game_id: str) -> int | None:
+        """Return the port a stored game was last served on."""
+        row = self.db.execute("SELECT port FROM games WHERE id=?", (game_id,)).fetchone()
+        return row[0] if row else None
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """List stored games, the most recently changed first."""
+        rows = self.db.execute(
+            "SELECT g.id, g.title, g.updated, g.round, g.story,"
+            " (SELECT COUNT(*) FROM seats s WHERE s.game = g.id)"
+            " FROM games g ORDER BY g.updated DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "title", "updated", "round", "story", "players")
+        return [dict(zip(keys, row)) for row in rows]
+
+
+# ---------------------------------------------------------------- host server
+
+
+wslog = logging.getLogger("poker.ws")
+
+
+def lan_addresses() -> list[str]:
+    """Return this machine's IPv4 addresses other than loopback."""
+    import ifaddr  # a dependency of zeroconf
+
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                address = ipaddress.ip_address(ip.ip)
+                if not address.is_loopback and not address.is_link_local:
+                    found.append(str(address))
+    return sorted(set(found), key=found.index)
+
+
+class Client:
+    """One websocket at the table, with its own bounded outgoing queue."""
+
+    def __init__(self, ws: web.WebSocketResponse, peer: str) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.seat: str | None = None
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        self.tokens = float(RATE_BURST)
+        self.refilled = time.monotonic()
+        self.dropped = False
+        self.pump_task: asyncio.Task[None] | None = None
+
+    def allow(self) -> bool:
+        """Take one message from the rate budget; False when it is spent."""
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def send(self, frame: str) -> None:
+        """Queue one frame; a client too far behind is cut loose."""
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped = True
+            wslog.warning("Client %s fell too far behind and was dropped", self.peer)
+            asyncio.ensure_future(self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                                                message=b"Too far behind; reconnect"))
+
+    async def pump(self) -> None:
+        """Write queued frames to the socket until told to stop."""
+        while (frame := await self.queue.get()) is not None:
+            await self.ws.send_str(frame)
+
+    def finish(self) -> None:
+        """Let the pump send what is queued, then stop."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def close(self, reason: str, pump: asyncio.Task[None] | None) -> None:
+        """Flush the queue (briefly), then close the socket with 1001."""
+        if pump is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(pump), 1.0)
+        await self.ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode()[:120])
+
+
+def frame(kind: str, **fields: Any) -> str:
+    """Encode one protocol message."""
+    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(value: Any) -> str:
+    """Encode a value compactly, the one way the host writes JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Room:
+    """One game loaded on this host, and the sockets of its players."""
+
+    def __init__(self, game: Game, store: Store) -> None:
+        self.game = game
+        self.store = store
+        self.clients: set[Client] = set()
+        self.on_change: Callable[[Room], None] | None = None
+
+    def players(self) -> int:
+        """Count the seats with someone connected."""
+        return sum(1 for s in self.game.seats.values() if s.connected)
+
+    def commit(self, change: Change) -> None:
+        """Store a change, then tell every player: stored before shown."""
+        if not change:
+            return
+        self.store.save(self.game, change)
+        if change.game:
+            self.broadcast_state()
+        else:
+            # Only seats changed: send those records, not the whole game.
+            for sid in change.seats:
+                seat = self.game.seats.get(sid)
+                if seat is None:
+                    continue
+                shared = frame(Msg.SEAT, seat=seat.public(self.game.revealed))
+                for client in self.clients:
+                    if client.seat is not None:
+                        client.send(shared)
+                for client in self.clients:
+                    if client.seat == sid:
+                        client.send(frame(Msg.YOU, vote=seat.vote))
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def broadcast_state(self, exclude: Client | None = None) -> None:
+        """Send every seated client the full game with its own card."""
+        # One encoding of the shared part for everybody; only the small
+        # personal part is encoded per player.
+        shared = dumps(self.game.public())
+        for client in self.clients:
+            if client.seat is not None and client is not exclude:
+                client.send(self.state_frame(client.seat, shared))
+
+    def state_frame(self, seat_id: str, shared: str | None = None) -> str:
+        """Encode the full view of one seat."""
+        shared = shared if shared is not None else dumps(self.game.public())
+        you = dumps(self.game.you(seat_id))
+        return f'{{"type":"{Msg.STATE}","you":{you},"game":{shared}}}'
+
+    async def close_all(self, reason: str) -> None:
+        """Say goodbye to every client and close their sockets (1001)."""
+        clients = list(self.clients)
+        for client in clients:
+            client.send(frame(Msg.GOODBYE, reason=reason))
+            client.finish()
+        closing = [c.close(reason, c.pump_task) for c in clients]
+        await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 2.5)
+
+
+def check_message(raw: str) -> dict[str, Any]:
+    """Parse one client frame into a message dict, or refuse it."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Refused("bad_json", "That message is not valid JSON.") from None
+    if not isinstance(msg, dict):
+        raise Refused("bad_message", "A message must be a JSON object.")
+    kind = msg.get("type")
+    if not isinstance(kind, str):
+        raise Refused("bad_message", "A message needs a 'type' field.")
+    if kind not in CLIENT_TYPES:
+        raise Refused("unknown_type", f"Unknown message type {kind[:40]!r}.")
+    return msg
+
+
+def field_of(msg: dict[str, Any], name: str) -> Any:
+    """Return a required field of a message, or refuse the message."""
+    if name not in msg:
+        raise Refused("bad_message", f"The '{msg['type']}' message needs a '{name}' field.")
+    return msg[name]
+
+
+#: Message handlers: (game, seat id, message) -> Change. ``join`` and
+#: ``ping`` are handled by the connection itself.
+HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
+    Msg.VOTE: lambda g, s, m: g.vote(s, field_of(m, "card")),
+    Msg.REVEAL: lambda g, s, m: g.reveal(s),
+    Msg.NEW_ROUND: lambda g, s, m: g.new_round(s, m.get("story")),
+    Msg.SET_STORY: lambda g, s, m: g.set_story(s, field_of(m, "story")),
+    Msg.SET_DECK: lambda g, s, m: g.set_deck(s, field_of(m, "deck")),
+    Msg.SET_ROLE: lambda g, s, m: g.set_role(s, field_of(m, "role")),
+    Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
+}
+CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
+
+
+class Host:
+    """The embedded web server: serves the page, the sockets and the lobby."""
+
+    def __init__(self, store: Store, host_name: str, *, lobby_key: str | None = None) -> None:
+        self.store = store
+        self.host_name = host_name
+        self.lobby_key = lobby_key
+        self.rooms: dict[str, Room] = {}
+        self.port: int | None = None
+        self.lobby_port: int | None = None
+        self.runner: web.AppRunner | None = None
+        self.sites: list[web.SockSite] = []
+        self.game_site: web.SockSite | None = None
+        self.finder: Finder | None = None
+        self.advertiser: Advertiser | None = None
+        self.settings: Settings | None = None
+        self.on_room_change: Callable[[Room], None] | None = None
+        self.app = self._make_app()
+
+    # -- setup
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_FRAME)
+        app.router.add_get("/", self.page)
+        app.router.add_get("/ws", self.websocket)
+        app.router.add_get("/api/game", self.api_game)
+        app.router.add_get("/qr.svg", self.qr)
+        app.router.add_get("/api/local/state", self.local_state)
+        app.router.add_post("/api/local/{action}", self.local_action)
+        app.router.add_static("/assets/", ASSETS_DIR, follow_symlinks=False)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _listen(self, bind: str, port: int) -> tuple[web.SockSite, int]:
+        if self.runner is None:
+            self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+            await self.runner.setup()
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError as exc:
+            sock.close()
+            raise PokerError(
+                f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
+                "or leave it out to take a free one."
+            ) from None
+        site = web.SockSite(self.runner, sock)
+        await site.start()
+        self.sites.append(site)
+        return site, sock.getsockname()[1]
+
+    async def start(self, port: int = 0, bind: str = "0.0.0.0") -> int:
+        """Listen for players on ``bind``:``port`` (0 picks a free port)."""
+        self.game_site, self.port = await self._listen(bind, port)
+        return self.port
+
+    async def start_lobby(self) -> int:
+        """Listen on loopback only, for the desktop window's lobby."""
+        _, self.lobby_port = await self._listen("127.0.0.1", 0)
+        return self.lobby_port
+
+    def open_room(self, game: Game) -> Room:
+        """Load a game into memory, ready for players."""
+        room = Room(game, self.store)
+        room.on_change = self._room_changed
+        self.rooms[game.id] = room
+        self.store.save(game, port=self.port)
+        log.info("Hosting %r (game %s)", game.title, game.id)
+        return room
+
+    def _room_changed(self, room: Room) -> None:
+        if self.on_room_change is not None:
+            self.on_room_change(room)
+
+    async def stop(self, reason: str = "The host closed the game.") -> None:
+        """Say goodbye, close every socket, stop advertising and listening."""
+        if self.advertiser is not None:
+            await self.advertiser.async_close()
+        for room in self.rooms.values():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await room.close_all(reason)
+        if self.finder is not None:
+            await self.finder.async_close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.rooms.clear()
+        log.info("Stopped")
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        for room in self.rooms.values():
+            for client in list(room.clients):
+                await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Host closed")
+
+    # -- urls
+
+    def join_url(self, game_id: str | None = None) -> str:
+        """The address teammates type or scan to join."""
+        addresses = lan_addresses() or ["127.0.0.1"]
+        base = f"http://{addresses[0]}:{self.port}/"
+        if game_id is not None and len(self.rooms) > 1:
+            base += f"?game={game_id}"
+        return base
+
+    def room_for(self, request: web.Request) -> Room | None:
+        """Return the room a request names, or the only one."""
+        game_id = request.query.get("game")
+        if game_id:
+            return self.rooms.get(game_id)
+        if len(self.rooms) == 1:
+            return next(iter(self.rooms.values()))
+        return None
+
+    # -- pages
+
+    def _on_lobby_site(self, request: web.Request) -> bool:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        return bool(self.lobby_port and sockname and sockname[1] == self.lobby_port)
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        """Serve the lobby on the lobby site, the game page elsewhere."""
+        name = "lobby.html" if self._on_lobby_site(request) else "index.html"
+        return web.FileResponse(ASSETS_DIR / name, headers={"Cache-Control": "no-cache"})
+
+    async def api_game(self, request: web.Request) -> web.Response:
+        """Public facts of a game, also the liveness check of listings."""
+        room = self.room_for(request)
+        if room is None:
+            return web.json_response({"error": "There is no such game on this host."}, status=404)
+        return web.json_response(self.game_facts(room))
+
+    def game_facts(self, room: Room) -> dict[str, Any]:
+        """Return what a listing shows of a game."""
+        return {
+            "id": room.game.id,
+            "title": room.game.title,
+            "host": room.game.host,
+            "players": room.players(),
+            "protocol": PROTOCOL_VERSION,
+            "locked": False,
+            "joinUrl": self.join_url(room.game.id),
+        }
+
+    async def qr(self, request: web.Request) -> web.Response:
+        """The join URL as an SVG QR code, for phones."""
+        import segno
+
+        room = self.room_for(request)
+        if room is None:
+            raise web.HTTPNotFound(text="There is no such game on this host.")
+        code = segno.make(self.join_url(room.game.id), error="m")
+        svg = code.svg_inline(scale=6, dark="#111", light="#fff", border=2)
+        return web.Response(text=svg, content_type="image/svg+xml")
+
+    # -- the websocket
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser: the desktop app or a script
+        parts = urlsplit(origin)
+        return parts.netloc.lower() == request.host.lower()
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """Seat one player and play until they leave."""
+        if not self._origin_ok(request):
+            wslog.warning("Refused a socket from origin %s", request.headers.get("Origin"))
+            raise web.HTTPForbidden(text="This game only accepts its own pages.")
+        room = self.room_for(request)
+        if room is None:
+            raise web.HTTPNotFound(text="There is no such game on this host.")
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=10.0, compress=False)
+        await ws.prepare(request)
+        client = Client(ws, request.remote or "?")
+        room.clients.add(client)
+        pump = client.pump_task = asyncio.create_task(client.pump())
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self._receive(room, client, message.data)
+                elif message.type == WSMsgType.BINARY:
+                    client.send(frame(Msg.ERROR, code="binary", ref=None,
+                                      message="Send text frames with JSON, not binary."))
+                elif message.type == WSMsgType.ERROR:
+                    wslog.debug("Socket of %s failed: %s", client.peer, ws.exception())
+        except asyncio.CancelledError:
+            raise
+        finally:
+            room.clients.discard(client)
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            if client.seat is not None and not any(
+                c.seat == client.seat for c in room.clients
+            ):
+                with contextlib.suppress(KeyError, StorageError):
+                    room.commit(room.game.set_connected(client.seat, False))
+            wslog.debug("Socket of %s closed", client.peer)
+        return ws
+
+    def _receive(self, room: Room, client: Client, raw: str) -> None:
+        ref = None
+        try:
+            if not client.allow():
+                raise Refused("too_fast", "Too many messages; slow down.")
+            msg = check_message(raw)
+            ref = msg["type"]
+            wslog.debug("%s from %s", ref, client.peer)
+            if ref == Msg.PING:
+                client.send(frame(Msg.PONG))
+            elif ref == Msg.JOIN:
+                self._join(room, client, msg)
+            elif client.seat is None:
+                raise Refused("not_joined", "Send 'join' first.")
+            else:
+                room.commit(HANDLERS[ref](room.game, client.seat, msg))
+        except Refused as exc:
+            client.send(frame(Msg.ERROR, code=exc.code, message=str(exc), ref=ref))
+        except StorageError as exc:
+            log.error("%s", exc)
+            client.send(frame(Msg.ERROR, code="storage", message=str(exc), ref=ref))
+
+    def _join(self, room: Room, client: Client, msg: dict[str, Any]) -> None:
+        if client.seat is not None:
+            raise Refused("bad_message", "You have already joined.")
+        seat, change = room.game.join(field_of(msg, "name"), msg.get("token"), msg.get("role"))
+        for other in list(room.clients):
+            if other is not client and other.seat == seat.id:
+                # The same token from a second window: the newest one wins.
+                other.send(frame(Msg.ERROR, code="taken_over", ref=None,
+                                 message="This seat was opened in another window."))
+                other.seat = None
+                with contextlib.suppress(asyncio.QueueFull):
+                    other.queue.put_nowait(None)
+                asyncio.ensure_future(other.ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                                                     message=b"Seat taken over"))
+        client.seat = seat.id
+        room.store.save(room.game, change)
+        client.send(frame(Msg.WELCOME, seat=seat.id, token=seat.token, game=room.game.id,
+                          protocol=PROTOCOL_VERSION))
+        client.send(room.state_frame(seat.id))
+        if change.game:
+            room.broadcast_state(exclude=client)
+        else:
+            shared = frame(Msg.SEAT, seat=seat.public(room.game.revealed))
+            for other in room.clients:
+                if other is not client and other.seat is not None:
+                    other.send(shared)
+        log.info("%s joined %r", seat.name, room.game.title)
+        if room.on_change is not None:
+            room.on_change(room)
+
+    # -- the desktop lobby (loopback only, behind a per-launch key)
+
+    def _local_ok(self, request: web.Request) -> bool:
+        if not self.lobby_key or not self._on_lobby_site(request):
+            return False
+        key = request.headers.get("X-Poker-Key", "")
+        origin = request.headers.get("Origin")
+        same = origin is None or origin == f"http://127.0.0.1:{self.lobby_port}"
+        return same and secrets.compare_digest(key, self.lobby_key)
+
+    async def local_state(self, request: web.Request) -> web.Response:
+        """Everything the lobby shows, in one answer."""
+        if not self._local_ok(request):
+            raise web.HTTPForbidden(text="The lobby is only open to this computer's app.")
+        settings = self.settings
+        hosting = None
+        if self.rooms:
+            room = next(iter(self.rooms.values()))
+            hosting = {
+                "id": room.game.id,
+                "title": room.game.title,
+                "url": self.own_url(room),
+                "joinUrl": self.join_url(room.game.id),
+            }
+        games = [g.public() for g in self.finder.games()] if self.finder else []
+        own = set(self.rooms)
+        return web.json_response(
+            {
+                "name": settings.get("name", "") if settings else "",
+                "games": [g for g in games if g["id"] not in own],
+                "recent": self.store.recent(),
+                "hosting": hosting,
+                "notice": self.store.notice,
+            }
+        )
+
+    def own_url(self, room: Room) -> str:
+        """The page the host's own user plays on, with their seat token."""
+        assert self.settings is not None
+        name = self.settings.get("name", "") or "Host"
+        token = self.settings.get("tokens", {}).get(room.game.id, "")
+        lobby = f"http://127.0.0.1:{self.lobby_port}/"
+        return (
+            f"http://127.0.0.1:{self.port}/?game={room.game.id}"
+            f"#name={quote(name)}&token={quote(token)}&lobby={quote(lobby, safe='')}"
+        )
+
+    async def local_action(self, request: web.Request) -> web.Response:
+        """Host, resume, join, stop, or remember the user's name."""
+        if not self._local_ok(request):
+            raise web.HTTPForbidden(text="The lobby is only open to this computer's app.")
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            return web.json_response({"error": "Send a JSON object."}, status=400)
+        action = request.match_info["action"]
+        handler = getattr(self, f"local_{action}", None) if action in LOCAL_ACTIONS else None
+        if handler is None:
+            raise web.HTTPNotFound(text=f"Unknown lobby action {action!r}.")
+        try:
+            return web.json_response(await handler(body))
+        except (Refused, PokerError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
+    async def local_name(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Remember the user's name for next time."""
+        assert self.settings is not None
+        self.settings.set("name", clean_text(body.get("name"), "name", MAX_NAME))
+        return {}
+
+    async def local_host(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Host a new game from the desktop app."""
+        game = Game.new(body.get("title") or "Planning poker", self.host_name,
+                        body.get("deck") or DEFAULT_DECK)
+        return {"url": await self.host_game(game)}
+
+    async def local_resume(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Host a stored game again, as it was."""
+        game_id = body.get("id")
+        if not isinstance(game_id, str):
+            raise Refused("bad_message", "Say which game to resume.")
+        if game_id in self.rooms:
+            return {"url": self.own_url(self.rooms[game_id])}
+        return {"url": await self.host_game(self.store.load(game_id))}
+
+    async def host_game(self, game: Game) -> str:
+        """Open a game to the network, seat the user, advertise it."""
+        assert self.settings is not None
+        if self.rooms:
+            await self.local_stop({})
+        if self.game_site is None:
+            wanted = self.store.port_of(game.id) or self.settings.get("port") or 0
+            try:
+                await self.start(wanted)
+            except PokerError:
+                await self.start(0)
+        tokens = dict(self.settings.get("tokens", {}))
+        if game.seat_for_token(tokens.get(game.id, "") or "-") is None:
+            seat = game.add_seat(self.settings.get("name", "") or "Host")
+            tokens[game.id] = seat.token
+            self.settings.set("tokens", tokens)
+        room = self.open_room(game)
+        if self.advertiser is not None:
+            await self.advertiser.async_advertise(room, self.port or 0)
+        return self.own_url(room)
+
+    async def local_join(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Check that an address answers as a game, and give its page URL."""
+        assert self.settings is not None
+        url = await probe_address(body.get("address"))
+        name = self.settings.get("name", "")
+        lobby = f"http://127.0.0.1:{self.lobby_port}/"
+        return {"url": f"{url}#name={quote(name)}&lobby={quote(lobby, safe='')}"}
+
+    async def local_stop(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Stop hosting: goodbye to the players, unregister, close the port."""
+        for room in list(self.rooms.values()):
+            if self.advertiser is not None:
+                await self.advertiser.async_withdraw(room.game.id)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await room.close_all("The host closed the game.")
+        self.rooms.clear()
+        if self.game_site is not None:
+            await self.game_site.stop()
+            self.sites.remove(self.game_site)
+            self.game_site, self.port = None, None
+        return {}
+
+
+LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
+
+
+async def probe_address(address: Any, timeout: float = 3.0) -> str:
+    """Turn what a user typed into a game page URL, if a game answers there."""
+    from aiohttp import ClientError, ClientSession, ClientTimeout
+
+    if not isinstance(address, str) or not address.strip():
+        raise PokerError("Type the address the host shows, like 192.168.1.20:8000.")
+    text = address.strip()
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PokerError(f"{address!r} is not an address. Type it like 192.168.1.20:8000.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise PokerError(f"{address!r} has a port that is not a number.") from None
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if port is None and parts.scheme == "http" and "://" not in address:
+        raise PokerError("Add the port the host shows, like 192.168.1.20:8000.")
+    query = f"?{parts.query}" if parts.query else ""
+    base = f"{parts.scheme}://{netloc}/"
+    try:
+        async with ClientSession(timeout=ClientTimeout(total=timeout)) as session:
+            async with session.get(f"{base}api/game{query}") as response:
+                facts = await response.json(content_type=None)
+                if response.status != 200 or not isinstance(facts, dict) or "id" not in facts:
+                    raise PokerError(f"No game answered at {netloc}. Check the address.")
+    except (ClientError, asyncio.TimeoutError, ValueError, OSError):
+        raise PokerError(
+            f"Nothing answered at {netloc}. Check the address, and that the host's "
+            "app is still open."
+        ) from None
+    return f"{base}?game={facts['id']}"
+
+
+# ---------------------------------------------------------------- discovery
+
+
+mdnslog = logging.getLogger("poker.mdns")
+
+
+@dataclass
+class FoundGame:
+    """A game seen on the network, and whether it still answers."""
+
+    id: str
+    title: str
+    host: str
+    url: str
+    probe_url: str
+    name: str
+    players: int = 0
+    locked: bool = False
+    alive: bool = False
+    failures: int = 0
+
+    def public(self) -> dict[str, Any]:
+        """Return what the lobby shows of it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host,
+            "players": self.players,
+            "url": self.url,
+            "locked": self.locked,
+        }
+
+
+def url_host(address: str) -> str:
+    """Format an address for a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
+class Advertiser:
+    """Publishes this host's games over mDNS/DNS-SD."""
+
+    def __init__(self, aiozc: Any) -> None:
+        self.aiozc = aiozc
+        self.infos: dict[str, Any] = {}
+
+    async def async_advertise(self, room: Room, port: int) -> None:
+        """Register one game; probing (RFC 6762 section 8.1) takes ~1 s."""
+        from zeroconf.asyncio import AsyncServiceInfo
+
+        game = room.game
+        addresses = lan_addresses() or ["127.0.0.1"]
+        # Instance names must be unique on the link; the id suffix makes
+        # two games with the same title distinct without a rename dance.
+        label = f"{game.title[:50]} ({game.id[:6]})"
+        info = AsyncServiceInfo(
+            SERVICE_TYPE,
+            f"{label}.{SERVICE_TYPE}",
+            port=port,
+            parsed_addresses=addresses,
+            server=f"poker-{game.id}.local.",
+            properties={
+                "v": str(PROTOCOL_VERSION),
+                "id": game.id,
+                "title": game.title[:MAX_TITLE],
+                "host": game.host[:MAX_NAME],
+                "path": f"/?game={game.id}",
+                "locked": "0",
+            },
+        )
+        task = await self.aiozc.async_register_service(info, allow_name_change=True)
+        await task
+        self.infos[game.id] = info
+        mdnslog.info("Advertising %r on %s port %s", game.title, ", ".join(addresses), port)
+
+    async def async_withdraw(self, game_id: str) -> None:
+        """Unregister one game: peers get a goodbye packet."""
+        info = self.infos.pop(game_id, None)
+        if info is not None:
+            task = await self.aiozc.async_unregister_service(info)
+            await task
+
+    async def async_close(self) -> None:
+        """Withdraw every game."""
+        for game_id in list(self.infos):
+            await self.async_withdraw(game_id)
+
+
+class Finder:
+    """Keeps the list of games on the network, checked by asking each one."""
+
+    def __init__(self, aiozc: Any, on_update: Callable[[], None] | None = None) -> None:
+        self.aiozc = aiozc
+        self.found: dict[str, FoundGame] = {}
+        self.on_update = on_update
+        self.browser: Any = None
+        self.session: Any = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.prober: asyncio.Task[None] | None = None
+        self.warned = False
+
+    async def async_start(self) -> None:
+        """Start browsing for games and checking the ones found."""
+        from aiohttp import ClientSession, ClientTimeout
+        from zeroconf.asyncio import AsyncServiceBrowser
+
+        self.session = ClientSession(timeout=ClientTimeout(total=PROBE_TIMEOUT))
+        self.browser = AsyncServiceBrowser(
+            self.aiozc.zeroconf, [SERVICE_TYPE], handlers=[self._on_service]
+        )
+        self.prober = asyncio.create_task(self._probe_forever())
+
+    def games(self) -> list[FoundGame]:
+        """The games found that answered their last check, by title."""
+        alive = [g for g in self.found.values() if g.alive]
+        return sorted(alive, key=lambda g: (g.title.lower(), g.host.lower()))
+
+    def _on_service(self, zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+        from zeroconf import ServiceStateChange
+
+        if state_change is ServiceStateChange.Removed:
+            if self.found.pop(name, None) is not None:
+                mdnslog.debug("Gone: %s", name)
+                self._updated()
+            return
+        task = asyncio.ensure_future(self._resolve(name))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _resolve(self, name: str) -> None:
+        from zeroconf.asyncio import AsyncServiceInfo
+
+        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        if not await info.async_request(self.aiozc.zeroconf, 3000):
+            return
+        props = {
+            (k.decode("utf-8", "replace") if isinstance(k, bytes) else k): (
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else ""
+            )
+            for k, v in info.properties.items()
+        }
+        addresses = info.parsed_addresses()
+        if not props.get("id") or not addresses or not info.port:
+            return
+        v4 = [a for a in addresses if ":" not in a]
+        address = url_host((v4 or addresses)[0])
+        base = f"http://{address}:{info.port}/"
+        game = FoundGame(
+            id=props["id"],
+            title=props.get("title", "?"),
+            host=props.get("host", ""),
+            url=f"{base}?game={props['id']}",
+            probe_url=f"{base}api/game?game={props['id']}",
+            name=name,
+            locked=props.get("locked") == "1",
+        )
+        old = self.found.get(name)
+        if old is not None and old.url == game.url:
+            return
+        self.found[name] = game
+        mdnslog.debug("Found %s at %s", game.title, game.url)
+        await self._probe(game)
+
+    async def _probe(self, game: FoundGame) -> None:
+        from aiohttp import ClientError
+
+        was = game.alive
+        try:
+            async with self.session.get(game.probe_url) as response:
+                facts = await response.json(content_type=None)
+            if response.status != 200 or facts.get("id") != game.id:
+                raise ValueError("not this game")
+            game.players = int(facts.get("players", 0))
+            game.title = str(facts.get("title", game.title))[:MAX_TITLE]
+            game.alive, game.failures = True, 0
+        except asyncio.CancelledError:
+            raise
+        except (ClientError, asyncio.TimeoutError, ValueError, OSError, AttributeError) as exc:
+            game.failures += 1
+            game.alive = False
+            mdnslog.debug("No answer from %s: %s", game.url, exc)
+        if was != game.alive:
+            self._updated()
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            games = list(self.found.values())
+            await asyncio.gather(*(self._probe(g) for g in games), return_exceptions=True)
+
+    def _updated(self) -> None:
+        if self.on_update is not None:
+            self.on_update()
+
+    async def async_close(self) -> None:
+        """Stop browsing and probing."""
+        if self.prober is not None:
+            self.prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.prober
+        for task in list(self.tasks):
+            task.cancel()
+        if self.browser is not None:
+            await self.browser.async_cancel()
+        if self.session is not None:
+            await self.session.close()
+
+
+async def start_zeroconf() -> Any:
+    """Open the mDNS stack on every interface (IPv4)."""
+    from zeroconf import IPVersion
+    from zeroconf.asyncio import AsyncZeroconf
+
+    return AsyncZeroconf(ip_version=IPVersion.V4Only)
+
+
+# ---------------------------------------------------------------- settings
+
+
+class Settings:
+    """Small per-user preferences, in one JSON file written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {}
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self.data = loaded
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("Settings in %s could not be read (%s); using defaults.", path, exc)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return one setting."""
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Change one setting and write the file."""
+        self.data[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+# ---------------------------------------------------------------- running a host
+
+
+class Service:
+    """The host, its storage and discovery, on an event loop of their own."""
+
+    def __init__(self, data_dir: Path, host_name: str, *, discovery: bool = True,
+                 lobby_key: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.store = Store(data_dir / "games.db")
+        self.settings = Settings(data_dir / "settings.json")
+        self.host = Host(self.store, host_name, lobby_key=lobby_key)
+        self.host.settings = self.settings
+        self.discovery = discovery
+        self.aiozc: Any = None
+
+    async def async_start_discovery(self, browse: bool) -> None:
+        """Start mDNS: advertise games, and browse when there is a lobby."""
+        if not self.discovery:
+            return
+        try:
+            self.aiozc = await start_zeroconf()
+        except OSError as exc:
+            mdnslog.warning(
+                "Discovery is off: mDNS could not start (%s). Teammates can still "
+                "join by address.", exc,
+            )
+            return
+        self.host.advertiser = Advertiser(self.aiozc)
+        if browse:
+            self.host.finder = Finder(self.aiozc)
+            await self.host.finder.async_start()
+
+    async def async_close(self) -> None:
+        """Stop everything and close the database."""
+        await self.host.stop()
+        if self.aiozc is not None:
+            await self.aiozc.async_close()
+        self.store.close()
+
+
+async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
+    """Host one game with no window until Ctrl+C or SIGTERM."""
+    service = Service(data_dir, args.host_name, discovery=not args.no_discovery)
+    store = service.store
+    if args.resume is not None:
+        game_id = args.resume or next((g["id"] for g in store.recent(1)), None)
+        if game_id is None:
+            raise PokerError("There is no stored game to resume. Start one with --title.")
+        game = store.load(game_id)
+    else:
+        game = Game.new(args.title, args.host_name, args.deck)
+    port = args.port if args.port is not None else (store.port_of(game.id) or 0)
+    try:
+        await service.host.start(port, args.bind)
+    except PokerError:
+        if args.port is not None or port == 0:
+            raise
+        await service.host.start(0, args.bind)  # the old port is taken now
+    room = service.host.open_room(game)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
+          flush=True)
+    await service.async_start_discovery(browse=False)
+    if service.host.advertiser is not None:
+        await service.host.advertiser.async_advertise(room, service.host.port or 0)
+    await stop.wait()
+    log.info("Stopping")
+    await service.async_close()
+    return 0
+
+
+async def run_list(watch: float | None, wait: float = 1.6) -> int:
+    """Print the games found on the network (and, with watch, changes)."""
+    aiozc = await start_zeroconf()
+    finder = Finder(aiozc)
+    shown: dict[str, str] = {}
+
+    def line(g: FoundGame) -> str:
+        return f"{g.title}\t{g.host}\t{g.url}"
+
+    def on_update() -> None:
+        now = {g.id: line(g) for g in finder.games()}
+        for gid, text in now.items():
+            if gid not in shown:
+                print(f"+ {text}", flush=True)
+        for gid, text in shown.items():
+            if gid not in now:
+                print(f"- {text}", flush=True)
+        shown.clear()
+        shown.update(now)
+
+    try:
+        await finder.async_start()
+        if watch is None:
+            await asyncio.sleep(wait)
+            # Probes of games resolved late are still under way: give them
+            # the rest of the three seconds, not more.
+            deadline = time.monotonic() + PROBE_TIMEOUT
+            while finder.tasks and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            games = finder.games()
+            for g in games:
+                print(line(g), flush=True)
+            if not games:
+                print("No game found on this network. Check that both computers are on "
+                      "the same network, or join by address.", file=sys.stderr)
+        else:
+            finder.on_update = on_update
+            await asyncio.sleep(watch)
+    finally:
+        await finder.async_close()
+        await aiozc.async_close()
+    return 0
+
+
+# ---------------------------------------------------------------- the desktop window
+
+
+guilog = logging.getLogger("poker.window")
+
+
+def check_display() -> None:
+    """Refuse early, in one sentence, where no window can open."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise NoDisplayError(
+            "No display found, so the window cannot open. To host without a window "
+            "run: python poker.py --headless --title \"Your game\""
+        )
+
+
+def run_window(args: argparse.Namespace, data_dir: Path) -> int:
+    """Open the lobby window; the server runs on its own thread and loop."""
+    check_display()
+    if sys.platform.startswith("linux") and os.geteuid() == 0:
+        # Qt WebEngine refuses to start as root with its sandbox on.
+        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+        if "--no-sandbox" not in flags:
+            os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
+    import webview  # only on the GUI path, so a headless build can leave it out
+
+    key = secrets.token_urlsafe(24)
+    service = Service(data_dir, args.host_name, discovery=not args.no_discovery,
+                      lobby_key=key)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    async def start() -> None:
+        if args.port is not None:
+            service.settings.set("port", args.port)
+        await service.host.start_lobby()
+        await service.async_start_discovery(browse=True)
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(start())
+        except BaseException as exc:  # reported on the GUI thread
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="poker-host", daemon=True)
+    thread.start()
+    ready.wait(15)
+    if failure:
+        raise failure[0]
+    lobby = f"http://127.0.0.1:{service.host.lobby_port}/?key={key}"
+    geometry = service.settings.get("window", {})
+    window = webview.create_window(
+        APP_NAME,
+        lobby,
+        width=int(geometry.get("width", 1100)),
+        height=int(geometry.get("height", 760)),
+        min_size=(360, 480),
+    )
+
+    def on_closing() -> None:
+        with contextlib.suppress(Exception):
+            service.settings.set("window", {"width": window.width, "height": window.height})
+
+    window.events.closing += on_closing
+    guilog.info("Window open on %s", lobby.split("?")[0])
+    storage = data_dir / "webview"
+    webview.start(private_mode=False, storage_path=str(storage))
+    # The window is closed: end the game for everyone, then stop the loop.
+    future = asyncio.run_coroutine_threadsafe(service.async_close(), loop)
+    with contextlib.suppress(Exception):
+        future.result(timeout=3)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=2)
+    return 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def default_host_name() -> str:
+    """A name for this machine that teammates recognise."""
+    return (socket.gethostname() or "host").split(".")[0][:MAX_NAME]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="poker.py", description="Planning poker on the office network."
+    )
+    parser.add_argument("--headless", action="store_true", help="host with no window")
+    parser.add_argument("--title", default="Planning poker", help="the game's title")
+    parser.add_argument("--deck", default=DEFAULT_DECK, choices=sorted(DECKS))
+    parser.add_argument("--port", type=int, help="port to host on (default: a free one)")
+    parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--resume", nargs="?", const="", metavar="GAME_ID",
+                        help="host a stored game again (default: the latest)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the games found on this network, then exit")
+    parser.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="with --list: print games coming and going for SECONDS")
+    parser.add_argument("--no-discovery", action="store_true",
+                        help="neither advertise nor look for games over mDNS")
+    parser.add_argument("--host-name", default=default_host_name(),
+                        help="how this host is named in listings")
+    parser.add_argument("--data-dir", type=Path, help="where games and settings are kept")
+    parser.add_argument("--verbose", action="store_true", help="log more, to the terminal")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser.parse_args(argv)
+
+
+def setup_logging(verbose: bool, log_dir: Path | None) -> None:
+    """Log to the terminal (warnings, or all with --verbose) and to a file."""
+    root = logging.getLogger("poker")
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    if log_dir is not None:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                log_dir / "poker.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            )
+        except OSError:
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; errors reach the user as one sentence."""
+    args = parse_args(argv)
+    import platformdirs
+
+    data_dir = args.data_dir or Path(platformdirs.user_data_dir(APP_SLUG, appauthor=False))
+    log_dir = data_dir / "logs" if args.data_dir else Path(
+        platformdirs.user_log_dir(APP_SLUG, appauthor=False)
+    )
+    setup_logging(args.verbose, log_dir)
+    try:
+        if args.list:
+            return asyncio.run(run_list(args.watch))
+        if args.headless:
+            return asyncio.run(run_headless(args, data_dir))
+        return run_window(args, data_dir)
+    except KeyboardInterrupt:
+        return 130
+    except PokerError as exc:
+        if args.debug:
+            raise
+        print(exc, file=sys.stderr)
+        return 2
+    except Exception:
+        log.exception("Unexpected error")
+        if args.debug:
+            raise
+        print(f"Something went wrong; the details are in {log_dir / 'poker.log'}.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
