@@ -913,7 +913,13 @@ class Host:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """Serve the lobby on the lobby site, the game page elsewhere."""
         name = "lobby.html" if self._on_lobby_site(request) else "index.html"
-        return web.FileResponse(ASSETS_DIR / name, headers={"Cache-Control": "no-cache"})
+        page = ASSETS_DIR / name
+        if not page.is_file():
+            log.error("The page %s is missing: the app is incomplete", page)
+            raise web.HTTPInternalServerError(
+                text=f"This copy of the app is missing {name}. Reinstall it."
+            )
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def api_game(self, request: web.Request) -> web.Response:
         """Public facts of a game, also the liveness check of listings."""
@@ -1594,6 +1600,29 @@ def check_display() -> None:
         )
 
 
+def close_on_signal(close: Callable[[], None]) -> None:
+    """Call ``close`` from a thread when SIGTERM or SIGINT arrives.
+
+    The GUI toolkit owns the main thread and runs no Python while it waits,
+    so a Python signal handler would only run at the next GUI callback; the
+    wakeup fd is written at once, from C, and a thread of ours acts on it.
+    """
+    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    signal.set_wakeup_fd(write_fd)
+
+    def wait() -> None:
+        if os.read(read_fd, 1):
+            guilog.info("Signal received: closing the window")
+            close()
+
+    threading.Thread(target=wait, name="poker-signals", daemon=True).start()
+
+
 def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     """Open the lobby window; the server runs on its own thread and loop."""
     check_display()
@@ -1604,7 +1633,8 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
     import webview  # only on the GUI path, so a headless build can leave it out
 
-    key = secrets.token_urlsafe(24)
+    # Automation (the tests) may set the lobby key; otherwise a fresh one.
+    key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)
     service = Service(data_dir, args.host_name, discovery=not args.no_discovery,
                       lobby_key=key)
     loop = asyncio.new_event_loop()
@@ -1640,23 +1670,37 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
         lobby,
         width=int(geometry.get("width", 1100)),
         height=int(geometry.get("height", 760)),
+        x=geometry.get("x"),
+        y=geometry.get("y"),
         min_size=(360, 480),
     )
 
+    def on_loaded() -> None:
+        with contextlib.suppress(Exception):
+            url = (window.get_current_url() or "").split("?")[0].split("#")[0]
+            guilog.info("Page loaded: %s (%s)", window.evaluate_js("document.title"), url)
+
     def on_closing() -> None:
         with contextlib.suppress(Exception):
-            service.settings.set("window", {"width": window.width, "height": window.height})
+            service.settings.set("window", {"width": window.width, "height": window.height,
+                                            "x": window.x, "y": window.y})
 
+    window.events.loaded += on_loaded
     window.events.closing += on_closing
-    guilog.info("Window open on %s", lobby.split("?")[0])
-    storage = data_dir / "webview"
-    webview.start(private_mode=False, storage_path=str(storage))
+    close_on_signal(window.destroy)
+    guilog.info("Window opening on %s", lobby.split("?")[0])
+    gui = "qt" if sys.platform.startswith("linux") else None
+    webview.start(gui=gui, private_mode=False, storage_path=str(data_dir / "webview"))
     # The window is closed: end the game for everyone, then stop the loop.
+    began = time.monotonic()
     future = asyncio.run_coroutine_threadsafe(service.async_close(), loop)
-    with contextlib.suppress(Exception):
+    try:
         future.result(timeout=3)
+    except Exception as exc:  # the window is gone; say what went wrong, once
+        log.warning("The game did not close cleanly: %r", exc)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=2)
+    guilog.info("Closed in %.2f s", time.monotonic() - began)
     return 0
 
 
