@@ -61,7 +61,21 @@ APP_SLUG = "planning-poker"
 ASSETS_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent)) / "assets"
 
 DECKS: dict[str, tuple[str, ...]] = {
-    "fibonacci": ("0", "1", "2", "3", "5", "8", "13", "21", "34", "55", "89", "?", "☕"),
+    "fibonacci": (
+        "0",
+        "1",
+        "2",
+        "3",
+        "5",
+        "8",
+        "13",
+        "21",
+        "34",
+        "55",
+        "89",
+        "?",
+        "☕",
+    ),
     "modified": ("0", "½", "1", "2", "3", "5", "8", "13", "20", "40", "100", "?", "☕"),
     "tshirt": ("XS", "S", "M", "L", "XL", "XXL", "?"),
     "powers": ("0", "1", "2", "4", "8", "16", "32", "64", "?"),
@@ -155,7 +169,9 @@ def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> 
     if not text and not empty_ok:
         raise Refused("bad_message", f"The {what} cannot be empty.")
     if len(text) > limit:
-        raise Refused("bad_message", f"The {what} is too long (at most {limit} characters).")
+        raise Refused(
+            "bad_message", f"The {what} is too long (at most {limit} characters)."
+        )
     return text
 
 
@@ -274,7 +290,9 @@ class Game:
                 return seat
         return None
 
-    def join(self, name: Any, token: Any = None, role: Any = None) -> tuple[Seat, Change]:
+    def join(
+        self, name: Any, token: Any = None, role: Any = None
+    ) -> tuple[Seat, Change]:
         """Seat a player, or give a returning player their seat back."""
         name = clean_text(name, "name", MAX_NAME)
         if role is not None and role not in ROLES:
@@ -284,7 +302,9 @@ class Game:
         seat = self.seat_for_token(token) if token else None
         change = Change(seats=set())
         if seat is None:
-            seat = Seat(id=secrets.token_hex(4), token=secrets.token_urlsafe(18), name=name)
+            seat = Seat(
+                id=secrets.token_hex(4), token=secrets.token_urlsafe(18), name=name
+            )
             self.seats[seat.id] = seat
         seat.name = name
         if role is not None:
@@ -326,9 +346,13 @@ class Game:
         """Place, change or (with None) take back a seat's card."""
         seat = self._require(seat_id)
         if seat.role != VOTER:
-            raise Refused("not_allowed", "Observers do not vote. Switch to voter first.")
+            raise Refused(
+                "not_allowed", "Observers do not vote. Switch to voter first."
+            )
         if self.revealed:
-            raise Refused("revealed", "The cards are already revealed. Wait for the next round.")
+            raise Refused(
+                "revealed", "The cards are already revealed. Wait for the next round."
+            )
         if card is not None and (not isinstance(card, str) or card not in self.cards):
             raise Refused("bad_card", "That card is not in this deck.")
         seat.vote = card
@@ -486,7 +510,9 @@ class Store:
         try:
             self.db = self._open()
         except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            aside = path.with_name(
+                f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            )
             self.notice = (
                 f"The saved games could not be read ({exc}); the file was moved "
                 f"to {aside} and a new one was started."
@@ -519,7 +545,9 @@ class Store:
         """Close the database; later calls fail."""
         self.db.close()
 
-    def save(self, game: Game, change: Change | None = None, port: int | None = None) -> None:
+    def save(
+        self, game: Game, change: Change | None = None, port: int | None = None
+    ) -> None:
         """Write what ``change`` touched (everything when None), in one commit."""
         db = self.db
         try:
@@ -530,25 +558,36 @@ class Store:
                     " ON CONFLICT(id) DO UPDATE SET title=excluded.title,"
                     " host=excluded.host, deck=excluded.deck, story=excluded.story,"
                     " round=excluded.round, revealed=excluded.revealed,"
-                    " facilitator=excluded.facilitator, auto_reveal=excluded.auto_reveal,"
-                    " updated=excluded.updated, round_started=excluded.round_started,"
+                    " facilitator=excluded.facilitator,"
+                    " auto_reveal=excluded.auto_reveal, updated=excluded.updated,"
+                    " round_started=excluded.round_started,"
                     " port=COALESCE(excluded.port, games.port)",
                     (
-                        game.id, game.title, game.host, game.deck, game.story, game.round,
-                        int(game.revealed), game.facilitator, int(game.auto_reveal),
-                        game.created, time.time(), game.round_started, port,
+                        game.id,
+                        game.title,
+                        game.host,
+                        game.deck,
+                        game.story,
+                        game.round,
+                        int(game.revealed),
+                        game.facilitator,
+                        int(game.auto_reveal),
+                        game.created,
+                        time.time(),
+                        game.round_started,
+                        port,
                     ),
                 )
             else:
-                db.execute("UPDATE games SET updated=? WHERE id=?", (time.time(), game.id))
+                db.execute(
+                    "UPDATE games SET updated=? WHERE id=?", (time.time(), game.id)
+                )
             seat_ids = game.seats.keys() if change is None else change.seats
             rows = [
                 (game.id, s.id, s.token, s.name, s.role, s.vote, s.joined)
                 for s in (game.seats[i] for i in seat_ids if i in game.seats)
             ]
-            db.executemany(
-                "INSERT OR REPLACE INTO seats VALUES (?,?,?,?,?,?,?)", rows
-            )
+            db.executemany("INSERT OR REPLACE INTO seats VALUES (?,?,?,?,?,?,?)", rows)
             if change is None:
                 db.execute("DELETE FROM rounds WHERE game=?", (game.id,))
                 records = game.history
@@ -574,9 +613,17 @@ class Store:
         if row is None:
             raise StorageError(f"There is no stored game with id {game_id!r}.")
         game = Game(
-            id=row[0], title=row[1], host=row[2], deck=row[3] if row[3] in DECKS else DEFAULT_DECK,
-            story=row[4], round=row[5], revealed=bool(row[6]), facilitator=row[7],
-            auto_reveal=bool(row[8]), created=row[9], round_started=row[10],
+            id=row[0],
+            title=row[1],
+            host=row[2],
+            deck=row[3] if row[3] in DECKS else DEFAULT_DECK,
+            story=row[4],
+            round=row[5],
+            revealed=bool(row[6]),
+            facilitator=row[7],
+            auto_reveal=bool(row[8]),
+            created=row[9],
+            round_started=row[10],
         )
         for sid, token, name, role, vote, joined in self.db.execute(
             "SELECT id, token, name, role, vote, joined FROM seats WHERE game=?"
@@ -594,7 +641,9 @@ class Store:
 
     def port_of(self, game_id: str) -> int | None:
         """Return the port a stored game was last served on."""
-        row = self.db.execute("SELECT port FROM games WHERE id=?", (game_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT port FROM games WHERE id=?", (game_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def recent(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -606,7 +655,7 @@ class Store:
             (limit,),
         ).fetchall()
         keys = ("id", "title", "updated", "round", "story", "players")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 # ---------------------------------------------------------------- host server
@@ -645,7 +694,9 @@ class Client:
     def allow(self) -> bool:
         """Take one message from the rate budget; False when it is spent."""
         now = time.monotonic()
-        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.tokens = min(
+            RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND
+        )
         self.refilled = now
         if self.tokens < 1:
             return False
@@ -661,8 +712,12 @@ class Client:
         except asyncio.QueueFull:
             self.dropped = True
             wslog.warning("Client %s fell too far behind and was dropped", self.peer)
-            asyncio.ensure_future(self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
-                                                message=b"Too far behind; reconnect"))
+            asyncio.ensure_future(
+                self.ws.close(
+                    code=WSCloseCode.TRY_AGAIN_LATER,
+                    message=b"Too far behind; reconnect",
+                )
+            )
 
     async def pump(self) -> None:
         """Write queued frames to the socket until told to stop."""
@@ -684,7 +739,9 @@ class Client:
 
 def frame(kind: str, **fields: Any) -> str:
     """Encode one protocol message."""
-    return json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"type": kind, **fields}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def dumps(value: Any) -> str:
@@ -772,7 +829,9 @@ def check_message(raw: str) -> dict[str, Any]:
 def field_of(msg: dict[str, Any], name: str) -> Any:
     """Return a required field of a message, or refuse the message."""
     if name not in msg:
-        raise Refused("bad_message", f"The '{msg['type']}' message needs a '{name}' field.")
+        raise Refused(
+            "bad_message", f"The '{msg['type']}' message needs a '{name}' field."
+        )
     return msg[name]
 
 
@@ -793,7 +852,9 @@ CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 class Host:
     """The embedded web server: serves the page, the sockets and the lobby."""
 
-    def __init__(self, store: Store, host_name: str, *, lobby_key: str | None = None) -> None:
+    def __init__(
+        self, store: Store, host_name: str, *, lobby_key: str | None = None
+    ) -> None:
         self.store = store
         self.host_name = host_name
         self.lobby_key = lobby_key
@@ -883,7 +944,9 @@ class Host:
     async def _on_shutdown(self, app: web.Application) -> None:
         for room in self.rooms.values():
             for client in list(room.clients):
-                await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Host closed")
+                await client.ws.close(
+                    code=WSCloseCode.GOING_AWAY, message=b"Host closed"
+                )
 
     # -- urls
 
@@ -907,7 +970,9 @@ class Host:
     # -- pages
 
     def _on_lobby_site(self, request: web.Request) -> bool:
-        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        sockname = (
+            request.transport.get_extra_info("sockname") if request.transport else None
+        )
         return bool(self.lobby_port and sockname and sockname[1] == self.lobby_port)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -925,7 +990,9 @@ class Host:
         """Public facts of a game, also the liveness check of listings."""
         room = self.room_for(request)
         if room is None:
-            return web.json_response({"error": "There is no such game on this host."}, status=404)
+            return web.json_response(
+                {"error": "There is no such game on this host."}, status=404
+            )
         return web.json_response(self.game_facts(room))
 
     def game_facts(self, room: Room) -> dict[str, Any]:
@@ -963,12 +1030,16 @@ class Host:
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """Seat one player and play until they leave."""
         if not self._origin_ok(request):
-            wslog.warning("Refused a socket from origin %s", request.headers.get("Origin"))
+            wslog.warning(
+                "Refused a socket from origin %s", request.headers.get("Origin")
+            )
             raise web.HTTPForbidden(text="This game only accepts its own pages.")
         room = self.room_for(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
-        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=10.0, compress=False)
+        ws = web.WebSocketResponse(
+            max_msg_size=MAX_FRAME, heartbeat=10.0, compress=False
+        )
         await ws.prepare(request)
         client = Client(ws, request.remote or "?")
         room.clients.add(client)
@@ -978,8 +1049,14 @@ class Host:
                 if message.type == WSMsgType.TEXT:
                     self._receive(room, client, message.data)
                 elif message.type == WSMsgType.BINARY:
-                    client.send(frame(Msg.ERROR, code="binary", ref=None,
-                                      message="Send text frames with JSON, not binary."))
+                    client.send(
+                        frame(
+                            Msg.ERROR,
+                            code="binary",
+                            ref=None,
+                            message="Send text frames with JSON, not binary.",
+                        )
+                    )
                 elif message.type == WSMsgType.ERROR:
                     wslog.debug("Socket of %s failed: %s", client.peer, ws.exception())
         except asyncio.CancelledError:
@@ -1022,21 +1099,39 @@ class Host:
     def _join(self, room: Room, client: Client, msg: dict[str, Any]) -> None:
         if client.seat is not None:
             raise Refused("bad_message", "You have already joined.")
-        seat, change = room.game.join(field_of(msg, "name"), msg.get("token"), msg.get("role"))
+        seat, change = room.game.join(
+            field_of(msg, "name"), msg.get("token"), msg.get("role")
+        )
         for other in list(room.clients):
             if other is not client and other.seat == seat.id:
                 # The same token from a second window: the newest one wins.
-                other.send(frame(Msg.ERROR, code="taken_over", ref=None,
-                                 message="This seat was opened in another window."))
+                other.send(
+                    frame(
+                        Msg.ERROR,
+                        code="taken_over",
+                        ref=None,
+                        message="This seat was opened in another window.",
+                    )
+                )
                 other.seat = None
                 with contextlib.suppress(asyncio.QueueFull):
                     other.queue.put_nowait(None)
-                asyncio.ensure_future(other.ws.close(code=WSCloseCode.POLICY_VIOLATION,
-                                                     message=b"Seat taken over"))
+                asyncio.ensure_future(
+                    other.ws.close(
+                        code=WSCloseCode.POLICY_VIOLATION, message=b"Seat taken over"
+                    )
+                )
         client.seat = seat.id
         room.store.save(room.game, change)
-        client.send(frame(Msg.WELCOME, seat=seat.id, token=seat.token, game=room.game.id,
-                          protocol=PROTOCOL_VERSION))
+        client.send(
+            frame(
+                Msg.WELCOME,
+                seat=seat.id,
+                token=seat.token,
+                game=room.game.id,
+                protocol=PROTOCOL_VERSION,
+            )
+        )
         client.send(room.state_frame(seat.id))
         if change.game:
             room.broadcast_state(exclude=client)
@@ -1062,7 +1157,9 @@ class Host:
     async def local_state(self, request: web.Request) -> web.Response:
         """Everything the lobby shows, in one answer."""
         if not self._local_ok(request):
-            raise web.HTTPForbidden(text="The lobby is only open to this computer's app.")
+            raise web.HTTPForbidden(
+                text="The lobby is only open to this computer's app."
+            )
         settings = self.settings
         hosting = None
         if self.rooms:
@@ -1099,7 +1196,9 @@ class Host:
     async def local_action(self, request: web.Request) -> web.Response:
         """Host, resume, join, stop, or remember the user's name."""
         if not self._local_ok(request):
-            raise web.HTTPForbidden(text="The lobby is only open to this computer's app.")
+            raise web.HTTPForbidden(
+                text="The lobby is only open to this computer's app."
+            )
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -1107,7 +1206,9 @@ class Host:
         except ValueError:
             return web.json_response({"error": "Send a JSON object."}, status=400)
         action = request.match_info["action"]
-        handler = getattr(self, f"local_{action}", None) if action in LOCAL_ACTIONS else None
+        handler = (
+            getattr(self, f"local_{action}", None) if action in LOCAL_ACTIONS else None
+        )
         if handler is None:
             raise web.HTTPNotFound(text=f"Unknown lobby action {action!r}.")
         try:
@@ -1123,8 +1224,11 @@ class Host:
 
     async def local_host(self, body: dict[str, Any]) -> dict[str, Any]:
         """Host a new game from the desktop app."""
-        game = Game.new(body.get("title") or "Planning poker", self.host_name,
-                        body.get("deck") or DEFAULT_DECK)
+        game = Game.new(
+            body.get("title") or "Planning poker",
+            self.host_name,
+            body.get("deck") or DEFAULT_DECK,
+        )
         return {"url": await self.host_game(game)}
 
     async def local_resume(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -1183,7 +1287,7 @@ class Host:
 LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
 
 
-async def probe_address(address: Any, timeout: float = 3.0) -> str:
+async def probe_address(address: Any, within: float = 3.0) -> str:
     """Turn what a user typed into a game page URL, if a game answers there."""
     from aiohttp import ClientError, ClientSession, ClientTimeout
 
@@ -1194,7 +1298,9 @@ async def probe_address(address: Any, timeout: float = 3.0) -> str:
         text = f"http://{text}"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PokerError(f"{address!r} is not an address. Type it like 192.168.1.20:8000.")
+        raise PokerError(
+            f"{address!r} is not an address. Type it like 192.168.1.20:8000."
+        )
     try:
         port = parts.port
     except ValueError:
@@ -1205,12 +1311,18 @@ async def probe_address(address: Any, timeout: float = 3.0) -> str:
     query = f"?{parts.query}" if parts.query else ""
     base = f"{parts.scheme}://{netloc}/"
     try:
-        async with ClientSession(timeout=ClientTimeout(total=timeout)) as session:
+        async with ClientSession(timeout=ClientTimeout(total=within)) as session:
             async with session.get(f"{base}api/game{query}") as response:
                 facts = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(facts, dict) or "id" not in facts:
-                    raise PokerError(f"No game answered at {netloc}. Check the address.")
-    except (ClientError, asyncio.TimeoutError, ValueError, OSError):
+                if (
+                    response.status != 200
+                    or not isinstance(facts, dict)
+                    or "id" not in facts
+                ):
+                    raise PokerError(
+                        f"No game answered at {netloc}. Check the address."
+                    )
+    except (TimeoutError, ClientError, ValueError, OSError):
         raise PokerError(
             f"Nothing answered at {netloc}. Check the address, and that the host's "
             "app is still open."
@@ -1290,7 +1402,9 @@ class Advertiser:
         task = await self.aiozc.async_register_service(info, allow_name_change=True)
         await task
         self.infos[game.id] = info
-        mdnslog.info("Advertising %r on %s port %s", game.title, ", ".join(addresses), port)
+        mdnslog.info(
+            "Advertising %r on %s port %s", game.title, ", ".join(addresses), port
+        )
 
     async def async_withdraw(self, game_id: str) -> None:
         """Unregister one game: peers get a goodbye packet."""
@@ -1334,7 +1448,9 @@ class Finder:
         alive = [g for g in self.found.values() if g.alive]
         return sorted(alive, key=lambda g: (g.title.lower(), g.host.lower()))
 
-    def _on_service(self, zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+    def _on_service(
+        self, zeroconf: Any, service_type: str, name: str, state_change: Any
+    ) -> None:
         from zeroconf import ServiceStateChange
 
         if state_change is ServiceStateChange.Removed:
@@ -1394,7 +1510,7 @@ class Finder:
             game.alive, game.failures = True, 0
         except asyncio.CancelledError:
             raise
-        except (ClientError, asyncio.TimeoutError, ValueError, OSError, AttributeError) as exc:
+        except (TimeoutError, ClientError, ValueError, OSError, AttributeError) as exc:
             game.failures += 1
             game.alive = False
             mdnslog.debug("No answer from %s: %s", game.url, exc)
@@ -1405,7 +1521,9 @@ class Finder:
         while True:
             await asyncio.sleep(PROBE_INTERVAL)
             games = list(self.found.values())
-            await asyncio.gather(*(self._probe(g) for g in games), return_exceptions=True)
+            await asyncio.gather(
+                *(self._probe(g) for g in games), return_exceptions=True
+            )
 
     def _updated(self) -> None:
         if self.on_update is not None:
@@ -1449,7 +1567,9 @@ class Settings:
         except FileNotFoundError:
             pass
         except (OSError, ValueError) as exc:
-            log.warning("Settings in %s could not be read (%s); using defaults.", path, exc)
+            log.warning(
+                "Settings in %s could not be read (%s); using defaults.", path, exc
+            )
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return one setting."""
@@ -1470,8 +1590,14 @@ class Settings:
 class Service:
     """The host, its storage and discovery, on an event loop of their own."""
 
-    def __init__(self, data_dir: Path, host_name: str, *, discovery: bool = True,
-                 lobby_key: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        host_name: str,
+        *,
+        discovery: bool = True,
+        lobby_key: str | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir / "games.db")
         self.settings = Settings(data_dir / "settings.json")
@@ -1489,7 +1615,8 @@ class Service:
         except OSError as exc:
             mdnslog.warning(
                 "Discovery is off: mDNS could not start (%s). Teammates can still "
-                "join by address.", exc,
+                "join by address.",
+                exc,
             )
             return
         self.host.advertiser = Advertiser(self.aiozc)
@@ -1512,7 +1639,9 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     if args.resume is not None:
         game_id = args.resume or next((g["id"] for g in store.recent(1)), None)
         if game_id is None:
-            raise PokerError("There is no stored game to resume. Start one with --title.")
+            raise PokerError(
+                "There is no stored game to resume. Start one with --title."
+            )
         game = store.load(game_id)
     else:
         game = Game.new(args.title, args.host_name, args.deck)
@@ -1528,8 +1657,10 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
-          flush=True)
+    print(
+        f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
+        flush=True,
+    )
     await service.async_start_discovery(browse=False)
     if service.host.advertiser is not None:
         await service.host.advertiser.async_advertise(room, service.host.port or 0)
@@ -1565,15 +1696,17 @@ async def run_list(watch: float | None, wait: float = 1.6) -> int:
             await asyncio.sleep(wait)
             # Probes of games resolved late are still under way: give them
             # the rest of the three seconds, not more.
-            deadline = time.monotonic() + PROBE_TIMEOUT
-            while finder.tasks and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            if finder.tasks:
+                await asyncio.wait(set(finder.tasks), timeout=PROBE_TIMEOUT)
             games = finder.games()
             for g in games:
                 print(line(g), flush=True)
             if not games:
-                print("No game found on this network. Check that both computers are on "
-                      "the same network, or join by address.", file=sys.stderr)
+                print(
+                    "No game found on this network. Check that both computers are on "
+                    "the same network, or join by address.",
+                    file=sys.stderr,
+                )
         else:
             finder.on_update = on_update
             await asyncio.sleep(watch)
@@ -1596,7 +1729,7 @@ def check_display() -> None:
     ):
         raise NoDisplayError(
             "No display found, so the window cannot open. To host without a window "
-            "run: python poker.py --headless --title \"Your game\""
+            'run: python poker.py --headless --title "Your game"'
         )
 
 
@@ -1635,8 +1768,9 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
 
     # Automation (the tests) may set the lobby key; otherwise a fresh one.
     key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)
-    service = Service(data_dir, args.host_name, discovery=not args.no_discovery,
-                      lobby_key=key)
+    service = Service(
+        data_dir, args.host_name, discovery=not args.no_discovery, lobby_key=key
+    )
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -1678,12 +1812,21 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     def on_loaded() -> None:
         with contextlib.suppress(Exception):
             url = (window.get_current_url() or "").split("?")[0].split("#")[0]
-            guilog.info("Page loaded: %s (%s)", window.evaluate_js("document.title"), url)
+            guilog.info(
+                "Page loaded: %s (%s)", window.evaluate_js("document.title"), url
+            )
 
     def on_closing() -> None:
         with contextlib.suppress(Exception):
-            service.settings.set("window", {"width": window.width, "height": window.height,
-                                            "x": window.x, "y": window.y})
+            service.settings.set(
+                "window",
+                {
+                    "width": window.width,
+                    "height": window.height,
+                    "x": window.x,
+                    "y": window.y,
+                },
+            )
 
     window.events.loaded += on_loaded
     window.events.closing += on_closing
@@ -1720,22 +1863,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--headless", action="store_true", help="host with no window")
     parser.add_argument("--title", default="Planning poker", help="the game's title")
     parser.add_argument("--deck", default=DEFAULT_DECK, choices=sorted(DECKS))
-    parser.add_argument("--port", type=int, help="port to host on (default: a free one)")
+    parser.add_argument(
+        "--port", type=int, help="port to host on (default: a free one)"
+    )
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--resume", nargs="?", const="", metavar="GAME_ID",
-                        help="host a stored game again (default: the latest)")
-    parser.add_argument("--list", action="store_true",
-                        help="print the games found on this network, then exit")
-    parser.add_argument("--watch", type=float, metavar="SECONDS",
-                        help="with --list: print games coming and going for SECONDS")
-    parser.add_argument("--no-discovery", action="store_true",
-                        help="neither advertise nor look for games over mDNS")
-    parser.add_argument("--host-name", default=default_host_name(),
-                        help="how this host is named in listings")
-    parser.add_argument("--data-dir", type=Path, help="where games and settings are kept")
-    parser.add_argument("--verbose", action="store_true", help="log more, to the terminal")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="GAME_ID",
+        help="host a stored game again (default: the latest)",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the games found on this network, then exit",
+    )
+    parser.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="with --list: print games coming and going for SECONDS",
+    )
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="neither advertise nor look for games over mDNS",
+    )
+    parser.add_argument(
+        "--host-name",
+        default=default_host_name(),
+        help="how this host is named in listings",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="where games and settings are kept"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log more, to the terminal"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks on errors"
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     return parser.parse_args(argv)
 
 
@@ -1751,11 +1922,16 @@ def setup_logging(verbose: bool, log_dir: Path | None) -> None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
             handler = logging.handlers.RotatingFileHandler(
-                log_dir / "poker.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+                log_dir / "poker.log",
+                maxBytes=1_000_000,
+                backupCount=3,
+                encoding="utf-8",
             )
         except OSError:
             return
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
         root.addHandler(handler)
 
 
@@ -1764,9 +1940,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import platformdirs
 
-    data_dir = args.data_dir or Path(platformdirs.user_data_dir(APP_SLUG, appauthor=False))
-    log_dir = data_dir / "logs" if args.data_dir else Path(
-        platformdirs.user_log_dir(APP_SLUG, appauthor=False)
+    data_dir = args.data_dir or Path(
+        platformdirs.user_data_dir(APP_SLUG, appauthor=False)
+    )
+    log_dir = (
+        data_dir / "logs"
+        if args.data_dir
+        else Path(platformdirs.user_log_dir(APP_SLUG, appauthor=False))
     )
     setup_logging(args.verbose, log_dir)
     try:
@@ -1786,8 +1966,10 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("Unexpected error")
         if args.debug:
             raise
-        print(f"Something went wrong; the details are in {log_dir / 'poker.log'}.",
-              file=sys.stderr)
+        print(
+            f"Something went wrong; the details are in {log_dir / 'poker.log'}.",
+            file=sys.stderr,
+        )
         return 1
 
 
