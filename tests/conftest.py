@@ -344,8 +344,14 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 
 @pytest.fixture
-def poker(spawn: Callable[..., Proc]) -> Callable[..., Proc]:
+def poker(spawn: Callable[..., Proc], tmp_path: Path) -> Callable[..., Proc]:
     """Start `poker(*args, netns=None)`: poker.py with sys.executable -> Proc."""
+    # Without --data-dir the app keeps settings and logs under the user's
+    # home: point every such place into the test's own folder.
+    home = tmp_path / "home"
+    env = dict(os.environ, HOME=str(home))
+    for name in ("DATA", "STATE", "CONFIG", "CACHE"):
+        env[f"XDG_{name}_HOME"] = str(home / name.lower())
 
     def start(*args: str, netns: Netns | None = None, **kwargs: Any) -> Proc:
         """Run poker.py; refuse discovery in the machine's own namespace."""
@@ -357,7 +363,9 @@ def poker(spawn: Callable[..., Proc]) -> Callable[..., Proc]:
                 pytrace=False,
             )
         argv = [sys.executable, str(POKER), *args]
-        return spawn(argv, netns=netns, name=kwargs.pop("name", "poker.py"), **kwargs)
+        kwargs["env"] = {**env, **kwargs.get("env", {})}
+        kwargs.setdefault("name", "poker.py")
+        return spawn(argv, netns=netns, **kwargs)
 
     return start
 
