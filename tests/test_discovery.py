@@ -41,6 +41,16 @@ def _watch_in_b(poker: Callable[..., Proc], pair: NetnsPair) -> Proc:
     return poker("--list", "--watch", "60", netns=pair.b, name="watch")
 
 
+def _watch_then_host(
+    poker: Callable[..., Proc], headless_host: Callable[..., Host], pair: NetnsPair
+) -> tuple[Proc, Host]:
+    """A watch in B that has already listed a new host in A."""
+    watch = _watch_in_b(poker, pair)
+    host = _host_in_a(headless_host, pair)
+    watch.expect(r"^\+ " + TITLE, timeout=NEW_HOST_SECONDS + 5)
+    return watch, host
+
+
 def _game_line(host: Host) -> str:
     """The start of the line a listing prints for *host*."""
     return f"{TITLE}\t{HOST_NAME}\thttp://{host.address}:{host.port}/"
@@ -115,9 +125,7 @@ def test_watch_drops_a_stopped_host_at_once(
     netns_pair: NetnsPair, headless_host, poker
 ) -> None:
     # SIGTERM sends the mDNS goodbye (TTL 0), so no waiting for liveness.
-    watch = _watch_in_b(poker, netns_pair)
-    host = _host_in_a(headless_host, netns_pair)
-    watch.expect(r"^\+ " + TITLE, timeout=NEW_HOST_SECONDS + 5)
+    watch, host = _watch_then_host(poker, headless_host, netns_pair)
 
     stopped_at = time.monotonic()
     assert host.stop() == 0
@@ -130,9 +138,7 @@ def test_watch_drops_a_stopped_host_at_once(
 def test_watch_drops_a_killed_host_within_15_seconds(
     netns_pair: NetnsPair, headless_host, poker
 ) -> None:
-    watch = _watch_in_b(poker, netns_pair)
-    host = _host_in_a(headless_host, netns_pair)
-    watch.expect(r"^\+ " + TITLE, timeout=NEW_HOST_SECONDS + 5)
+    watch, host = _watch_then_host(poker, headless_host, netns_pair)
 
     killed_at = time.monotonic()
     host.kill()
