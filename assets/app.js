@@ -1,0 +1,383 @@
+// The game page: one state object, changed by socket messages and by what
+// people do, then handed to render(). Events are delegated to the document.
+
+import { MSG, ERR, NAME_MAX, ROLE } from "./protocol.js";
+import { GameSocket, fetchGameInfo, tokenKey } from "./socket.js";
+import { render } from "./render.js";
+import { readStore, writeStore } from "./dom.js";
+import { cardForKey, formatNumber } from "./cards.js";
+
+const NAME_KEY = "poker.name";
+const LOBBY_KEY = "poker.lobby";
+const ERROR_SHOWN_MS = 6000;
+const COPIED_SHOWN_MS = 2000;
+
+const params = new URLSearchParams(location.search);
+
+const state = {
+  name: readStore(localStorage, NAME_KEY) || "",
+  askPasscode: false,
+  passcode: "",
+  gameId: params.get("game") || null,
+  info: null, // GET /api/game: id, title, host, joinUrl
+  conn: "idle",
+  closed: null, // { message, canRetry, button } once the socket gave up
+  game: null,
+  you: null, // { seat, vote }
+  pendingVote: undefined, // a vote sent but not yet confirmed by `you`
+  lobbyUrl: readStore(sessionStorage, LOBBY_KEY),
+  error: null, // { message }
+  announcement: "",
+  ui: { editingStory: false, storyDraft: "", newStory: "", copied: false, focus: null },
+};
+
+let socket = null;
+let errorTimer = null;
+let copiedTimer = null;
+
+function update() {
+  render(state);
+}
+
+function showError(message) {
+  state.error = { message };
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => {
+    state.error = null;
+    update();
+  }, ERROR_SHOWN_MS);
+}
+
+// ------------------------------------------------------------ the fragment
+
+/** Takes name, token and lobby from #name=..&token=..&lobby=.., then drops it. */
+function readFragment() {
+  if (location.hash.length < 2) return null;
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const name = (fragment.get("name") || "").trim().slice(0, NAME_MAX);
+  if (name) {
+    state.name = name;
+    writeStore(localStorage, NAME_KEY, name);
+  }
+  const lobby = fragment.get("lobby");
+  if (lobby) {
+    try {
+      // Only a web address: a javascript: link here would run on click.
+      const url = new URL(lobby);
+      if (url.protocol === "http:" || url.protocol === "https:") {
+        state.lobbyUrl = url.href;
+        writeStore(sessionStorage, LOBBY_KEY, url.href);
+      }
+    } catch {
+      // Not a URL: no lobby link, nothing else lost.
+    }
+  }
+  history.replaceState(history.state, "", location.pathname + location.search);
+  const token = fragment.get("token") || null;
+  if (token && state.gameId) {
+    writeStore(localStorage, tokenKey(state.gameId), token);
+    return null;
+  }
+  return token; // Stored by the socket once it knows the game id.
+}
+
+// ------------------------------------------------------------ messages from the host
+
+function announceChange(before, after) {
+  if (!before) return;
+  if (!before.revealed && after.revealed && after.result) {
+    const r = after.result;
+    const parts = [`Cards revealed. ${r.count} ${r.count === 1 ? "vote" : "votes"}.`];
+    if (r.numeric) parts.push(`Mean ${formatNumber(r.mean)}, median ${formatNumber(r.median)}.`);
+    if (r.consensus) parts.push("Consensus!");
+    state.announcement = parts.join(" ");
+  } else if (after.round !== before.round) {
+    state.announcement = `Round ${after.round} started. ${after.story ? `Story: ${after.story}` : ""}`;
+  }
+}
+
+const handlers = {
+  [MSG.WELCOME](message) {
+    state.gameId = message.game;
+    state.closed = null;
+    state.askPasscode = false;
+    if (!state.info || state.info.id !== message.game) loadInfo();
+  },
+  [MSG.STATE](message) {
+    announceChange(state.game, message.game);
+    if (state.game && state.game.round !== message.game.round) state.ui.editingStory = false;
+    state.game = message.game;
+    state.you = message.you;
+    state.pendingVote = undefined;
+    update();
+  },
+  [MSG.SEAT](message) {
+    if (!state.game) return;
+    const seats = state.game.seats;
+    const index = seats.findIndex((seat) => seat.id === message.seat.id);
+    if (index === -1) seats.push(message.seat);
+    else seats[index] = message.seat;
+    update();
+  },
+  [MSG.YOU](message) {
+    if (!state.you) return;
+    state.you.vote = message.vote;
+    state.pendingVote = undefined;
+    update();
+  },
+  [MSG.ERROR](message) {
+    if (message.ref === MSG.VOTE) state.pendingVote = undefined;
+    if (message.code === ERR.TAKEN_OVER) {
+      state.closed = {
+        message: "This seat is now open in another window.",
+        canRetry: true,
+        button: "Play in this window",
+      };
+    } else if (message.code === ERR.BAD_PASSCODE) {
+      state.askPasscode = true;
+      state.ui.focus = "passcode-input";
+      showError(message.message || "That passcode is not right.");
+    } else {
+      showError(message.message || "The host refused that.");
+    }
+    update();
+  },
+  [MSG.GOODBYE](message) {
+    state.closed = {
+      message: message.reason || "The host closed the game.",
+      canRetry: true,
+      button: "Try again",
+    };
+    update();
+  },
+  [MSG.PONG]() {},
+};
+
+function onStatus(status, detail) {
+  state.conn = status;
+  if (status === "connected") state.closed = null;
+  if (status === "closed" && !state.closed) {
+    state.closed = {
+      message: detail || "The connection to the host was closed.",
+      canRetry: true,
+    };
+  }
+  update();
+}
+
+async function loadInfo() {
+  try {
+    state.info = await fetchGameInfo(state.gameId);
+    update();
+  } catch {
+    // The join URL and QR wait for the next welcome; the game goes on.
+  }
+}
+
+function connect(pendingToken) {
+  socket = new GameSocket({
+    gameId: state.gameId,
+    name: state.name,
+    token: pendingToken,
+    passcode: () => state.passcode || null,
+    handlers,
+    onStatus,
+    onInfo(info) {
+      state.info = info;
+      state.gameId = info.id;
+    },
+  });
+  socket.start();
+}
+
+// ------------------------------------------------------------ what people do
+
+function send(type, fields) {
+  if (socket && socket.send(type, fields)) return true;
+  showError("Not connected to the host right now; try again in a moment.");
+  update();
+  return false;
+}
+
+function vote(card) {
+  if (!state.game || state.game.revealed) return;
+  const current = state.pendingVote !== undefined ? state.pendingVote : state.you?.vote;
+  const next = current === card ? null : card;
+  if (send(MSG.VOTE, { card: next })) {
+    state.pendingVote = next;
+    update();
+  }
+}
+
+async function copyJoinUrl() {
+  const url = state.info?.joinUrl;
+  if (!url) return;
+  let done = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(url);
+      done = true;
+    }
+  } catch {
+    done = false;
+  }
+  if (!done) {
+    // Plain http on a LAN address is not a secure context: select the text
+    // and use the older copy command, which still works on a click.
+    const node = document.querySelector("[data-testid=join-url]");
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try {
+      done = document.execCommand("copy");
+    } catch {
+      done = false;
+    }
+  }
+  if (!done) {
+    showError("Could not copy: the address is selected, press Ctrl+C.");
+  } else {
+    state.ui.copied = true;
+    clearTimeout(copiedTimer);
+    copiedTimer = setTimeout(() => {
+      state.ui.copied = false;
+      update();
+    }, COPIED_SHOWN_MS);
+  }
+  update();
+}
+
+const actions = {
+  vote(target) {
+    vote(target.dataset.card);
+  },
+  reveal() {
+    send(MSG.REVEAL);
+  },
+  role(target) {
+    const role = target.dataset.role === ROLE.OBSERVER ? ROLE.OBSERVER : ROLE.VOTER;
+    send(MSG.SET_ROLE, { role });
+  },
+  "edit-story"() {
+    state.ui.editingStory = true;
+    state.ui.storyDraft = state.game?.story || "";
+    state.ui.focus = "story-input";
+    update();
+  },
+  "cancel-story"() {
+    state.ui.editingStory = false;
+    update();
+  },
+  copy() {
+    copyJoinUrl();
+  },
+  retry() {
+    state.closed = null;
+    if (socket) socket.retryNow();
+    update();
+  },
+};
+
+const forms = {
+  name(form) {
+    const name = form.elements.name.value.trim().slice(0, NAME_MAX);
+    if (!name) {
+      showError("Type your name first.");
+      update();
+      return;
+    }
+    const passcode = form.elements.passcode.value;
+    state.name = name;
+    writeStore(localStorage, NAME_KEY, name);
+    if (state.askPasscode) {
+      state.passcode = passcode;
+      state.askPasscode = false;
+    }
+    if (socket) {
+      socket.name = name;
+      socket.retryNow();
+    } else {
+      connect(pendingToken);
+    }
+    update();
+  },
+  story() {
+    if (send(MSG.SET_STORY, { story: state.ui.storyDraft.trim() })) {
+      state.ui.editingStory = false;
+      update();
+    }
+  },
+  "new-round"() {
+    const story = state.ui.newStory.trim();
+    if (send(MSG.NEW_ROUND, story ? { story } : {})) {
+      state.ui.newStory = "";
+      update();
+    }
+  },
+};
+
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("[data-action]");
+  if (!target || target.disabled) return;
+  const action = actions[target.dataset.action];
+  if (action && target.tagName !== "SELECT" && target.type !== "checkbox") action(target);
+});
+
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target.dataset.action === "auto-reveal") {
+    send(MSG.SET_AUTO_REVEAL, { on: target.checked });
+    update(); // Back to the host's value until it confirms.
+  } else if (target.dataset.action === "deck") {
+    if (state.game && target.value !== state.game.deck.name) {
+      send(MSG.SET_DECK, { deck: target.value });
+    }
+    update();
+  }
+});
+
+document.addEventListener("input", (event) => {
+  const draft = event.target.dataset.draft;
+  if (draft === "story") state.ui.storyDraft = event.target.value;
+  else if (draft === "newStory") state.ui.newStory = event.target.value;
+});
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("[data-form]");
+  if (!form) return;
+  event.preventDefault();
+  const handler = forms[form.dataset.form];
+  if (handler) handler(form);
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.ui.editingStory) {
+    state.ui.editingStory = false;
+    update();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const target = event.target;
+  if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+  if (!state.game || !state.name || state.askPasscode) return;
+  const index = cardForKey(state.game.deck, event.key);
+  if (index === -1) return;
+  const card = state.game.deck.cards[index];
+  const button = document.querySelector(`[data-testid=card][data-card="${CSS.escape(card)}"]`);
+  if (button && button.disabled) return;
+  event.preventDefault();
+  vote(card);
+});
+
+// ------------------------------------------------------------ start
+
+const pendingToken = readFragment();
+update();
+if (state.name) {
+  connect(pendingToken);
+} else {
+  state.ui.focus = "name-input";
+  update();
+}

@@ -1,0 +1,54 @@
+// The wire protocol, mirrored from class Msg in poker.py (README, "Protocol").
+// Keep both lists in step: a type added on one side only is refused by the
+// other as `unknown_type`.
+
+export const MSG = Object.freeze({
+  // Client to host.
+  JOIN: "join",
+  VOTE: "vote",
+  REVEAL: "reveal",
+  NEW_ROUND: "new_round",
+  SET_STORY: "set_story",
+  SET_DECK: "set_deck",
+  SET_ROLE: "set_role",
+  SET_AUTO_REVEAL: "set_auto_reveal",
+  PING: "ping",
+  // Host to client.
+  WELCOME: "welcome",
+  STATE: "state",
+  SEAT: "seat",
+  YOU: "you",
+  ERROR: "error",
+  GOODBYE: "goodbye",
+  PONG: "pong",
+});
+
+// Codes carried by an `error` message.
+export const ERR = Object.freeze({
+  BAD_JSON: "bad_json",
+  BAD_MESSAGE: "bad_message",
+  UNKNOWN_TYPE: "unknown_type",
+  BINARY: "binary",
+  NOT_JOINED: "not_joined",
+  NOT_ALLOWED: "not_allowed",
+  BAD_CARD: "bad_card",
+  REVEALED: "revealed",
+  TOO_FAST: "too_fast",
+  TAKEN_OVER: "taken_over",
+  BAD_PASSCODE: "bad_passcode",
+});
+
+export const ROLE = Object.freeze({ VOTER: "voter", OBSERVER: "observer" });
+
+// Built-in deck names the facilitator may pick (`set_deck`), with the
+// labels people see.
+export const DECKS = Object.freeze([
+  ["fibonacci", "Fibonacci"],
+  ["modified", "Modified Fibonacci"],
+  ["tshirt", "T-shirt sizes"],
+  ["powers", "Powers of two"],
+]);
+
+// Limits from the README, checked here too so people learn of them early.
+export const NAME_MAX = 40;
+export const STORY_MAX = 500;
