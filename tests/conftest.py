@@ -352,6 +352,7 @@ def poker(spawn: Callable[..., Proc], tmp_path: Path) -> Callable[..., Proc]:
     env = dict(os.environ, HOME=str(home))
     for name in ("DATA", "STATE", "CONFIG", "CACHE"):
         env[f"XDG_{name}_HOME"] = str(home / name.lower())
+        (home / name.lower()).mkdir(parents=True)
 
     def start(*args: str, netns: Netns | None = None, **kwargs: Any) -> Proc:
         """Run poker.py; refuse discovery in the machine's own namespace."""

@@ -178,6 +178,34 @@ async def test_strict_page_blocks_other_addresses(aiohttp_server, strict_page) -
     strict_page.problems.clear()
 
 
+async def test_chromium_in_a_namespace_reaches_the_other_one(
+    netns_pair: NetnsPair, spawn, chromium, strict_page, tmp_path
+) -> None:
+    (tmp_path / "index.html").write_text("<title>from a</title>")
+    server = spawn(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            netns_pair.a.address,
+            "--directory",
+            str(tmp_path),
+        ],  # fmt: skip
+        netns=netns_pair.a,
+    )
+    server.expect("Serving HTTP")
+    url = f"http://{netns_pair.a.address}:8000/"
+    page = await strict_page(url, browser=await chromium(netns_pair.b))
+
+    await page.goto(url)
+
+    assert await page.title() == "from a"
+    strict_page.check()
+
+
 # --- CI turns skips into failures ---------------------------------------------
 
 SKIPPING_TESTS = textwrap.dedent(
