@@ -163,3 +163,18 @@ def test_watch_started_first_sees_a_new_host_within_5_seconds(
     print(f"new host seen {seen.at - hosting_at:.2f} s after it printed its URL")
     assert seen.text.startswith("+ " + _game_line(host))
     assert seen.at - hosting_at < NEW_HOST_SECONDS
+
+
+def test_host_with_no_discovery_opens_no_mdns_socket(
+    netns_pair: NetnsPair, headless_host
+) -> None:
+    # The fixtures run loopback-only hosts on this machine with this option,
+    # trusting that it keeps them off mDNS (UDP port 5353) entirely.
+    headless_host(TITLE, "--no-discovery", netns=netns_pair.a)
+    # A host prints its URL first and starts mDNS right after (about 0.1 s
+    # here): give it the time it would need.
+    time.sleep(1.0)
+
+    sockets = netns_pair.a.check_output(["ss", "-uanH"])
+
+    assert ":5353" not in sockets, sockets
