@@ -99,22 +99,11 @@ class Player:
 
 
 @dataclasses.dataclass
-class Table:
-    """A host serving one game on 127.0.0.1, and a session to reach it."""
+class Door:
+    """Where players come in: a client session and a host's base URL."""
 
-    host: poker.Host
-    room: poker.Room
     session: aiohttp.ClientSession
     url: str
-
-    @property
-    def game(self) -> poker.Game:
-        """The host's copy of the game."""
-        return self.room.game
-
-    def stored(self) -> poker.Game:
-        """The game as the database holds it now."""
-        return self.host.store.load(self.game.id)
 
     async def connect(self, **kwargs: Any) -> Player:
         """Open a websocket to the game."""
@@ -132,6 +121,23 @@ class Table:
         return players
 
 
+@dataclasses.dataclass
+class Table(Door):
+    """A host serving one game in this process, and the door to it."""
+
+    host: poker.Host
+    room: poker.Room
+
+    @property
+    def game(self) -> poker.Game:
+        """The host's copy of the game."""
+        return self.room.game
+
+    def stored(self) -> poker.Game:
+        """The game as the database holds it now."""
+        return self.host.store.load(self.game.id)
+
+
 @contextlib.asynccontextmanager
 async def hosting(db: Path, title: str = "Sprint 42") -> AsyncIterator[Table]:
     """Host a new game in this process (no discovery) until the block ends."""
@@ -141,7 +147,7 @@ async def hosting(db: Path, title: str = "Sprint 42") -> AsyncIterator[Table]:
     port = await host.start(0, "127.0.0.1")
     try:
         async with aiohttp.ClientSession() as session:
-            yield Table(host, room, session, f"http://127.0.0.1:{port}/")
+            yield Table(session, f"http://127.0.0.1:{port}/", host, room)
     finally:
         await host.stop()
         store.close()
