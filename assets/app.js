@@ -269,10 +269,14 @@ const actions = {
   },
   "cancel-story"() {
     state.ui.editingStory = false;
+    state.ui.focus = "story-edit";
     update();
   },
   copy() {
     copyJoinUrl();
+  },
+  "next-round"() {
+    forms["new-round"]();
   },
   retry() {
     state.closed = null;
@@ -307,6 +311,7 @@ const forms = {
   story() {
     if (send(MSG.SET_STORY, { story: state.ui.storyDraft.trim() })) {
       state.ui.editingStory = false;
+      state.ui.focus = "story-edit"; // The input is about to vanish under the cursor.
       update();
     }
   },
@@ -353,15 +358,22 @@ document.addEventListener("submit", (event) => {
   if (handler) handler(form);
 });
 
+/** True when a key press belongs to a text field, not to the shortcuts. */
+function isTyping(target) {
+  if (!(target instanceof Element)) return false;
+  if (target.closest("textarea, select, [contenteditable]")) return true;
+  return target instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit"].includes(target.type);
+}
+
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.ui.editingStory) {
     state.ui.editingStory = false;
+    state.ui.focus = "story-edit";
     update();
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-  const target = event.target;
-  if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+  if (isTyping(event.target)) return;
   if (!state.game || !state.name || state.askPasscode) return;
   const index = cardForKey(state.game.deck, event.key);
   if (index === -1) return;
@@ -400,6 +412,7 @@ document.addEventListener(
 
 const pendingToken = readFragment();
 update();
+loadInfo(); // The title and host, even on the name form.
 if (state.name) {
   connect(pendingToken);
 } else {

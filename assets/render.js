@@ -204,6 +204,10 @@ function renderTableCenter(state, view) {
   }
   setText(ref.status, status);
   show(ref.reveal, view.isFacilitator && !view.revealed);
+  // The same new round as the side panel's, where the eyes are after a
+  // reveal (on a phone the panel is far below).
+  show(ref["next-round"], view.isFacilitator && view.revealed);
+  ref["next-round"].disabled = state.conn !== "connected";
   ref.reveal.disabled = view.votedCount === 0 || state.conn !== "connected";
   toggle(ref.reveal, "is-ready", total > 0 && view.votedCount === total);
 }

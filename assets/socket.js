@@ -42,6 +42,8 @@ export async function fetchGameInfo(gameId) {
 export class GameSocket {
   constructor(options) {
     this.gameId = options.gameId || null;
+    // Named in the page address: never swap it for another game.
+    this.pinned = Boolean(options.gameId);
     this.name = options.name;
     this.pendingToken = options.token || null;
     this.passcode = options.passcode || (() => null);
@@ -94,6 +96,7 @@ export class GameSocket {
 
   async connect() {
     this.onStatus(this.attempt === 0 ? "connecting" : "reconnecting");
+    if (this.gameId && this.attempt >= 2 && !(await this.gameStillThere())) return;
     if (!this.gameId) {
       try {
         const info = await fetchGameInfo(null);
@@ -129,6 +132,28 @@ export class GameSocket {
     ws.addEventListener("message", (event) => this.onFrame(ws, event));
     ws.addEventListener("close", () => this.onDrop(ws));
     // An "error" event is always followed by "close"; nothing to do twice.
+  }
+
+  /**
+   * After a few failed tries, asks the host whether the game still exists:
+   * a websocket refused with 404 looks like any other drop from here. A page
+   * opened without ?game= follows the host to its new game; a page that
+   * named its game stops with a sentence.
+   */
+  async gameStillThere() {
+    try {
+      await fetchGameInfo(this.gameId);
+      return true;
+    } catch (error) {
+      if (!error.gone) return true; // Host down: keep trying the same game.
+      if (!this.pinned) {
+        this.gameId = null;
+        return true;
+      }
+      this.stopped = true;
+      this.onStatus("closed", error.message);
+      return false;
+    }
   }
 
   onOpen(ws) {
