@@ -286,7 +286,7 @@ class Game:
     def seat_for_token(self, token: str) -> Seat | None:
         """Find the seat that a secret token belongs to."""
         for seat in self.seats.values():
-            if secrets.compare_digest(seat.token, token):
+            if secrets.compare_digest(seat.token.encode(), token.encode()):
                 return seat
         return None
 
@@ -757,6 +757,7 @@ class Room:
         self.store = store
         self.clients: set[Client] = set()
         self.on_change: Callable[[Room], None] | None = None
+        self.closing = False
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -802,6 +803,9 @@ class Room:
 
     async def close_all(self, reason: str) -> None:
         """Say goodbye to every client and close their sockets (1001)."""
+        # Players leaving because the host closes must not count as leaving
+        # the table: that would auto-reveal an open round behind their backs.
+        self.closing = True
         clients = list(self.clients)
         for client in clients:
             client.send(frame(Msg.GOODBYE, reason=reason))
@@ -1038,7 +1042,8 @@ class Host:
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         ws = web.WebSocketResponse(
-            max_msg_size=MAX_FRAME, heartbeat=10.0, compress=False
+            max_msg_size=MAX_FRAME
+            + 1,  # aiohttp refuses sizes >= this heartbeat=10.0, compress=False
         )
         await ws.prepare(request)
         client = Client(ws, request.remote or "?")
@@ -1066,8 +1071,10 @@ class Host:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            if client.seat is not None and not any(
-                c.seat == client.seat for c in room.clients
+            if (
+                client.seat is not None
+                and not room.closing
+                and not any(c.seat == client.seat for c in room.clients)
             ):
                 with contextlib.suppress(KeyError, StorageError):
                     room.commit(room.game.set_connected(client.seat, False))

@@ -170,12 +170,6 @@ async def test_bad_input_gets_an_error_to_its_sender_only(
     assert table.stored() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Game.join() lets the TypeError of secrets.compare_digest() on a "
-    "non-ASCII token escape Host._receive(): the handler dies and the socket "
-    "drops (1006) with no error frame",
-)
 async def test_a_join_with_a_token_that_is_not_ascii_still_seats_the_player(
     table: Table,
 ) -> None:
@@ -209,12 +203,6 @@ async def test_a_frame_over_64_kib_closes_that_socket_with_1009(table: Table) ->
     assert (gone["id"], gone["connected"]) == (bob.seat, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="poker.py passes max_msg_size=MAX_FRAME to aiohttp, which refuses a "
-    "message of exactly that size (1009), while the protocol closes only frames "
-    "*over* 64 KiB",
-)
 async def test_a_frame_of_exactly_64_kib_is_read(table: Table) -> None:
     (ada,) = await table.seated("Ada")
     story = "x" * (poker.MAX_FRAME - len('{"type":"set_story","story":""}'))
@@ -323,13 +311,6 @@ async def test_stopping_the_host_says_goodbye_and_closes_with_1001(
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Host.stop() closes the sockets one by one and each close goes "
-    "through Game.set_connected(), so once the one voter who has not voted is "
-    "gone the others count as all voted: the round auto-reveals and is stored "
-    "revealed, with a history record, during shutdown",
-)
 async def test_stopping_the_host_keeps_the_cards_of_an_open_round_hidden(
     table: Table,
 ) -> None:
