@@ -114,8 +114,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# Markers follow from the fixtures a test uses, so `-m "not netns"` runs the
-# tests that need neither root nor a display.
+# Markers follow from the fixtures a test uses, so that
+# `-m "not netns and not xvfb and not browser"` runs what needs no root, no
+# display and no browser.
 _MARKER_FIXTURES = {
     "netns": {"netns", "netns_pair"},
     "xvfb": {"xvfb_display"},
@@ -316,20 +317,20 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
         """Start *argv* with piped stdout, inside *netns* if given."""
         label = name or Path(argv[0]).name
         stderr = tmp_path / f"stderr-{next(counter)}-{label}.txt"
-        kwargs: dict[str, Any] = dict(
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr.open("w"),
-            text=True,
-            bufsize=1,
-            cwd=ROOT,
-            env=env,
-        )
-        if netns is None:
-            popen = subprocess.Popen(list(argv), **kwargs)
-        else:
-            popen = netns.run(list(argv), **kwargs)
-        kwargs["stderr"].close()
+        with stderr.open("w") as err:
+            kwargs: dict[str, Any] = dict(
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                bufsize=1,
+                cwd=ROOT,
+                env=env,
+            )
+            if netns is None:
+                popen = subprocess.Popen(list(argv), **kwargs)
+            else:
+                popen = netns.run(list(argv), **kwargs)
         proc = cls(popen, f"{label} (pid {popen.pid})", stderr)
         procs.append(proc)
         return proc

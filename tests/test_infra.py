@@ -102,6 +102,7 @@ def test_netns_is_not_the_machines_namespace(netns: Netns) -> None:
     assert ": lo:" in links[0]
 
 
+@pytest.mark.netns
 def test_netns_pair_and_its_processes_are_gone_after_use() -> None:
     need_root()
     with make_netns_pair() as pair:
