@@ -678,6 +678,11 @@ def lan_addresses() -> list[str]:
     return sorted(set(found), key=found.index)
 
 
+def url_host(address: str) -> str:
+    """Format an address for a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
 class Client:
     """One websocket at the table, with its own bounded outgoing queue."""
 
@@ -868,6 +873,7 @@ class Host:
         self.runner: web.AppRunner | None = None
         self.sites: list[web.SockSite] = []
         self.game_site: web.SockSite | None = None
+        self.bind = "0.0.0.0"
         self.finder: Finder | None = None
         self.advertiser: Advertiser | None = None
         self.settings: Settings | None = None
@@ -911,6 +917,7 @@ class Host:
     async def start(self, port: int = 0, bind: str = "0.0.0.0") -> int:
         """Listen for players on ``bind``:``port`` (0 picks a free port)."""
         self.game_site, self.port = await self._listen(bind, port)
+        self.bind = bind
         return self.port
 
     async def start_lobby(self) -> int:
@@ -956,8 +963,11 @@ class Host:
 
     def join_url(self, game_id: str | None = None) -> str:
         """The address teammates type or scan to join."""
-        addresses = lan_addresses() or ["127.0.0.1"]
-        base = f"http://{addresses[0]}:{self.port}/"
+        if self.bind in ("0.0.0.0", "::", ""):
+            address = (lan_addresses() or ["127.0.0.1"])[0]
+        else:
+            address = self.bind  # listening on one address only: that one
+        base = f"http://{url_host(address)}:{self.port}/"
         if game_id is not None and len(self.rooms) > 1:
             base += f"?game={game_id}"
         return base
@@ -1368,11 +1378,6 @@ class FoundGame:
             "url": self.url,
             "locked": self.locked,
         }
-
-
-def url_host(address: str) -> str:
-    """Format an address for a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address else address
 
 
 class Advertiser:

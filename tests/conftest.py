@@ -407,7 +407,8 @@ def headless_host(poker: Callable[..., Proc], tmp_path: Path) -> Callable[..., H
         argv = ["--headless", "--title", title, "--data-dir", str(data_dir)]
         argv += ["--port", str(port), *args]
         if netns is None and "--no-discovery" not in args:
-            argv.append("--no-discovery")
+            # In the machine's own namespace: loopback only, and no mDNS.
+            argv += ["--no-discovery", "--bind", "127.0.0.1"]
         proc = poker(*argv, netns=netns, name=f"host-{n}", cls=Host)
         line = proc.expect(r"http://[^ ]+/", timeout)
         proc.url = line.match.group(0)
