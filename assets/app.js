@@ -84,6 +84,11 @@ function readFragment() {
 
 // ------------------------------------------------------------ messages from the host
 
+function announce(text) {
+  // A live region speaks only when its text changes: make a repeat differ.
+  state.announcement = text === state.announcement ? `${text}\u00a0` : text;
+}
+
 function announceChange(before, after) {
   if (!before) return;
   if (!before.revealed && after.revealed && after.result) {
@@ -91,9 +96,9 @@ function announceChange(before, after) {
     const parts = [`Cards revealed. ${r.count} ${r.count === 1 ? "vote" : "votes"}.`];
     if (r.numeric) parts.push(`Mean ${formatNumber(r.mean)}, median ${formatNumber(r.median)}.`);
     if (r.consensus) parts.push("Consensus!");
-    state.announcement = parts.join(" ");
+    announce(parts.join(" "));
   } else if (after.round !== before.round) {
-    state.announcement = `Round ${after.round} started. ${after.story ? `Story: ${after.story}` : ""}`;
+    announce(`Round ${after.round} started.${after.story ? ` Story: ${after.story}` : ""}`);
   }
 }
 

@@ -312,6 +312,7 @@ function renderDeck(state, view) {
 
   let hint;
   if (view.isObserver) hint = "You are observing: switch to Voter to pick a card.";
+  else if (view.revealed && view.isFacilitator) hint = "Cards are revealed. Start the next round when the team is ready.";
   else if (view.revealed) hint = "Cards are revealed. Wait for the next round.";
   else if (view.selected !== null) hint = "Your card is face down. Pick it again to take it back.";
   else hint = "Pick a card: click it, or press the key shown on it.";
@@ -365,6 +366,7 @@ export function render(state) {
   show(ref.game, playing);
   toggle(document.body, "is-revealed", view.revealed);
   toggle(document.body, "is-facilitator", view.isFacilitator);
+  toggle(document.body, "is-consensus", Boolean(view.revealed && view.game.result?.consensus));
   toggle(document.body, "is-observer", view.isObserver);
   toggle(document.body, "is-offline", state.conn !== "connected");
   if (playing) {
