@@ -139,6 +139,7 @@ class Msg:
     SET_DECK = "set_deck"
     SET_ROLE = "set_role"
     SET_AUTO_REVEAL = "set_auto_reveal"
+    REMOVE = "remove"
     PING = "ping"
     # Host to client.
     WELCOME = "welcome"
@@ -146,6 +147,7 @@ class Msg:
     SEAT = "seat"
     YOU = "you"
     ERROR = "error"
+    REMOVED = "removed"
     GOODBYE = "goodbye"
     PONG = "pong"
 
@@ -247,9 +249,11 @@ class Change:
     game: bool = False
     seats: set[str] = field(default_factory=set)
     revealed: bool = False
+    #: Seats taken away from the table, with the reason their player is told.
+    removed: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return self.game or bool(self.seats)
+        return self.game or bool(self.seats) or bool(self.removed)
 
 
 @dataclass
@@ -442,6 +446,24 @@ class Game:
             seat.vote = None
         return self._maybe_auto_reveal(Change(seats={seat_id}))
 
+    def remove(self, seat_id: str, target: Any, reason: Any = None) -> Change:
+        """Take a player's seat away, at the facilitator's word."""
+        self._require(seat_id, facilitator=True)
+        if not isinstance(target, str) or target not in self.seats:
+            raise Refused("bad_message", "There is no such player at this table.")
+        if target == self.facilitator:
+            raise Refused("not_allowed", "Pass the facilitator role to someone first.")
+        why = clean_text(reason, "reason", MAX_STORY, empty_ok=True) if reason else ""
+        return self.drop_seat(
+            target, why or "The facilitator removed you from the game."
+        )
+
+    def drop_seat(self, seat_id: str, reason: str) -> Change:
+        """Remove a seat and its card; the host tells its player ``reason``."""
+        del self.seats[seat_id]
+        change = Change(game=True, removed={seat_id: reason})
+        return self._maybe_auto_reveal(change)
+
     def set_auto_reveal(self, seat_id: str, on: Any) -> Change:
         """Turn the reveal-when-all-voted rule on or off."""
         self._require(seat_id, facilitator=True)
@@ -588,6 +610,11 @@ class Store:
                 for s in (game.seats[i] for i in seat_ids if i in game.seats)
             ]
             db.executemany("INSERT OR REPLACE INTO seats VALUES (?,?,?,?,?,?,?)", rows)
+            if change is not None and change.removed:
+                db.executemany(
+                    "DELETE FROM seats WHERE game=? AND id=?",
+                    [(game.id, sid) for sid in change.removed],
+                )
             if change is None:
                 db.execute("DELETE FROM rounds WHERE game=?", (game.id,))
                 records = game.history
@@ -734,6 +761,13 @@ class Client:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
 
+    async def close_after_flush(self, pump: asyncio.Task[None] | None) -> None:
+        """Close with 1008 once the last queued frame (the reason) is out."""
+        if pump is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(pump), 1.0)
+        await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"Removed")
+
     async def close(self, reason: str, pump: asyncio.Task[None] | None) -> None:
         """Flush the queue (briefly), then close the socket with 1001."""
         if pump is not None:
@@ -773,6 +807,11 @@ class Room:
         if not change:
             return
         self.store.save(self.game, change)
+        for client in [c for c in self.clients if c.seat in change.removed]:
+            client.send(frame(Msg.REMOVED, reason=change.removed[client.seat]))
+            client.seat = None
+            client.finish()
+            asyncio.ensure_future(client.close_after_flush(client.pump_task))
         if change.game:
             self.broadcast_state()
         else:
@@ -854,6 +893,7 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
     Msg.SET_DECK: lambda g, s, m: g.set_deck(s, field_of(m, "deck")),
     Msg.SET_ROLE: lambda g, s, m: g.set_role(s, field_of(m, "role")),
     Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
+    Msg.REMOVE: lambda g, s, m: g.remove(s, field_of(m, "seat"), m.get("reason")),
 }
 CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 

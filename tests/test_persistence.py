@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from players import Door, Player, Table, hosting
 
 import poker
+from players import Door, Player, Table, hosting
 
 M = poker.Msg
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from players import leaves
 
 import poker
+from players import leaves
 
 
 def table(*names: str) -> tuple[poker.Game, list[str]]:
@@ -534,3 +534,37 @@ def test_clean_text_refuses_bad_text(raw: Any, empty_ok: bool) -> None:
 
 def test_clean_text_allows_empty_where_asked() -> None:
     assert poker.clean_text("  ", "story", 500, empty_ok=True) == ""
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "code"),
+    [
+        ("bob", "cyd", "not_allowed"),  # a voter cannot remove anyone
+        ("ada", "ada", "not_allowed"),  # the facilitator passes the role first
+        ("ada", "nobody", "bad_message"),  # no such seat
+    ],
+)
+def test_remove_is_refused_and_changes_nothing(
+    who: str, target: str, code: str
+) -> None:
+    game = poker.Game.new("T")
+    seats = {name: game.join(name.title())[0].id for name in ("ada", "bob", "cyd")}
+    before = game.public()
+
+    with pytest.raises(poker.Refused) as refused:
+        game.remove(seats[who], seats.get(target, target))
+
+    assert refused.value.code == code
+    assert game.public() == before
+
+
+def test_remove_takes_the_seat_and_its_card_away() -> None:
+    game = poker.Game.new("T")
+    ada, _ = game.join("Ada")
+    bob, _ = game.join("Bob")
+    game.vote(bob.id, "8")
+
+    change = game.remove(ada.id, bob.id)
+
+    assert bob.id not in game.seats
+    assert change.removed == {bob.id: "The facilitator removed you from the game."}

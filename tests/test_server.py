@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode
-from players import Player, Table, hosting, leaves
 
 import poker
+from players import Player, Table, hosting, leaves
 
 M = poker.Msg
 
@@ -377,3 +377,46 @@ async def test_qr_code_is_an_svg_image(table: Table) -> None:
     assert response.status == 200
     assert response.content_type == "image/svg+xml"
     assert ET.fromstring(body).tag.rpartition("}")[2] == "svg"
+
+
+# ---------------------------------------------------------------- removing
+
+
+async def test_a_removed_player_is_told_why_and_their_socket_closes(
+    table: Table,
+) -> None:
+    ada, bob, cyd = await table.seated("Ada", "Bob", "Cyd")
+
+    await ada.send(M.REMOVE, seat=bob.seat, reason="Wrong team, sorry!")
+    removed = await bob.expect(M.REMOVED)
+    code = await bob.closed()
+    seen_by_cyd = await cyd.expect(M.STATE)
+
+    assert removed["reason"] == "Wrong team, sorry!"
+    assert code == WSCloseCode.POLICY_VIOLATION
+    assert bob.seat not in {s["id"] for s in seen_by_cyd["game"]["seats"]}
+    assert bob.seat not in table.stored().seats
+
+
+async def test_only_the_facilitator_can_remove_a_player(table: Table) -> None:
+    ada, bob, cyd = await table.seated("Ada", "Bob", "Cyd")
+
+    await bob.send(M.REMOVE, seat=cyd.seat)
+    refused = await bob.expect(M.ERROR)
+
+    assert refused["code"] == "not_allowed"
+    assert cyd.seat in table.stored().seats
+    assert await cyd.next_is_pong()
+
+
+async def test_removing_the_last_voter_who_had_not_voted_reveals(table: Table) -> None:
+    ada, bob, cyd = await table.seated("Ada", "Bob", "Cyd")
+    await ada.send(M.VOTE, card="5")
+    await bob.send(M.VOTE, card="8")
+    await bob.catch_up()  # both votes are in before the removal
+
+    await ada.send(M.REMOVE, seat=cyd.seat)
+    revealed = await bob.expect(M.STATE)
+
+    assert revealed["game"]["revealed"]
+    assert revealed["game"]["result"]["mean"] == 6.5
