@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 from aiohttp import web
+
 from conftest import ROOT, Netns, NetnsPair, ip, make_netns_pair, need_root, x11_accepts
 
 # A group outside mDNS's 224.0.0.251, so this check cannot look like mDNS.
