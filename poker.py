@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import ipaddress
 import json
 import logging
@@ -1069,8 +1070,12 @@ class Host:
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         code = segno.make(self.join_url(room.game.id), error="m")
-        svg = code.svg_inline(scale=6, dark="#111", light="#fff", border=2)
-        return web.Response(text=svg, content_type="image/svg+xml")
+        out = io.BytesIO()
+        # A whole SVG document (with its xmlns): an <img> will not draw less.
+        code.save(
+            out, kind="svg", scale=6, dark="#111", light="#fff", border=2, xmldecl=False
+        )
+        return web.Response(body=out.getvalue(), content_type="image/svg+xml")
 
     # -- the websocket
 

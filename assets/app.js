@@ -26,7 +26,6 @@ const state = {
   you: null, // { seat, vote }
   pendingVote: undefined, // a vote sent but not yet confirmed by `you`
   lobbyUrl: readStore(sessionStorage, LOBBY_KEY),
-  qrFallback: null, // a blob: URL when /qr.svg does not load as an image
   error: null, // { message }
   announcement: "",
   ui: { editingStory: false, storyDraft: "", newStory: "", copied: false, focus: null },
@@ -388,30 +387,6 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   vote(card);
 });
-
-// An SVG without its xmlns attribute shows as a broken image in <img>,
-// though the same text draws fine inline. When the QR fails to load, fetch
-// it once, add the namespace, and show it from a blob: URL instead.
-document.addEventListener(
-  "error",
-  async (event) => {
-    const img = event.target;
-    if (!(img instanceof HTMLImageElement) || img.dataset.ref !== "qr" || state.qrFallback) return;
-    try {
-      const response = await fetch(img.getAttribute("src"));
-      if (!response.ok) return;
-      let svg = await response.text();
-      if (!/xmlns=/.test(svg.slice(0, 300))) {
-        svg = svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"');
-      }
-      state.qrFallback = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
-      update();
-    } catch {
-      // No QR then; the address is still there as text.
-    }
-  },
-  true,
-);
 
 // ------------------------------------------------------------ start
 

@@ -348,7 +348,7 @@ function renderInvite(state) {
   toggle(ref.copy, "is-done", state.ui.copied);
   ref.copy.disabled = !url;
   const gameId = state.game?.id || state.info?.id;
-  const src = gameId ? state.qrFallback || `/qr.svg?game=${encodeURIComponent(gameId)}` : "";
+  const src = gameId ? `/qr.svg?game=${encodeURIComponent(gameId)}` : "";
   show(ref.qr, Boolean(src));
   if (src && ref.qr.getAttribute("src") !== src) ref.qr.setAttribute("src", src);
 }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import ROOT, Netns, NetnsPair, Proc, need
 
 pytestmark = pytest.mark.timeout(180)
