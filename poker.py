@@ -1727,7 +1727,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-async def run_list(watch: float | None, wait: float = 1.6) -> int:
+async def run_list(watch: float | None, wait: float = 1.2, within: float = 2.2) -> int:
     """Print the games found on the network (and, with watch, changes)."""
     aiozc = await start_zeroconf()
     finder = Finder(aiozc)
@@ -1748,13 +1748,17 @@ async def run_list(watch: float | None, wait: float = 1.6) -> int:
         shown.update(now)
 
     try:
+        began = time.monotonic()
         await finder.async_start()
         if watch is None:
+            # Responders answer a query within 120 ms (RFC 6762 section 6);
+            # the wait covers a lost first answer and the browser's resend.
             await asyncio.sleep(wait)
-            # Probes of games resolved late are still under way: give them
-            # the rest of the three seconds, not more.
+            # Games still being resolved or checked get what is left of the
+            # time a user was promised (three seconds, start-up included).
             if finder.tasks:
-                await asyncio.wait(set(finder.tasks), timeout=PROBE_TIMEOUT)
+                left = max(0.1, within - (time.monotonic() - began))
+                await asyncio.wait(set(finder.tasks), timeout=left)
             games = finder.games()
             for g in games:
                 print(line(g), flush=True)
