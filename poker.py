@@ -1096,9 +1096,11 @@ class Host:
         room = self.room_for(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
+        # aiohttp refuses a message whose size reaches max_msg_size: + 1 lets
+        # a frame of exactly MAX_FRAME through. No compression: frames are
+        # small, and deflate per frame would cost more than it saves.
         ws = web.WebSocketResponse(
-            max_msg_size=MAX_FRAME
-            + 1,  # aiohttp refuses sizes >= this heartbeat=10.0, compress=False
+            max_msg_size=MAX_FRAME + 1, heartbeat=10.0, compress=False
         )
         await ws.prepare(request)
         client = Client(ws, request.remote or "?")
