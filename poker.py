@@ -719,7 +719,12 @@ class Game:
             title=one_line(title, "title", MAX_STORY),
             key=one_line(key or "", "key", MAX_KEY, empty_ok=True),
             description=clean_text(
-                description or "", "description", MAX_DESCRIPTION, empty_ok=True
+                description.replace("\r\n", "\n")
+                if isinstance(description, str)
+                else description or "",
+                "description",
+                MAX_DESCRIPTION,
+                empty_ok=True,
             ),
         )
 
@@ -1527,6 +1532,7 @@ class Room:
         self.clients: set[Client] = set()
         self.on_change: Callable[[Room], None] | None = None
         self.closing = False
+        self.timer_handle: asyncio.TimerHandle | None = None
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -1537,6 +1543,8 @@ class Room:
         if not change:
             return
         self.store.save(self.game, change)
+        if change.backlog:
+            self.broadcast(frame(Msg.BACKLOG, stories=self.game.public_backlog()))
         for client in [c for c in self.clients if c.seat in change.removed]:
             client.send(frame(Msg.REMOVED, reason=change.removed[client.seat]))
             client.seat = None
@@ -1557,8 +1565,36 @@ class Room:
                 for client in self.clients:
                     if client.seat == sid:
                         client.send(frame(Msg.YOU, vote=seat.vote))
+        self.schedule_timer()
         if self.on_change is not None:
             self.on_change(self)
+
+    def broadcast(self, shared: str) -> None:
+        """Send one frame to every seated client."""
+        for client in self.clients:
+            if client.seat is not None:
+                client.send(shared)
+
+    def schedule_timer(self) -> None:
+        """Wake up when the round's countdown reaches zero on this clock."""
+        if self.timer_handle is not None:
+            self.timer_handle.cancel()
+            self.timer_handle = None
+        due = self.game.timer_due()
+        if due is None or self.closing:
+            return
+        loop = asyncio.get_running_loop()
+        self.timer_handle = loop.call_later(max(0.0, due - time.time()), self._rang)
+
+    def _rang(self) -> None:
+        self.timer_handle = None
+        try:
+            self.commit(self.game.tick(time.time()))
+        except StorageError as exc:
+            log.error("%s", exc)
+        # The loop's clock may wake us a hair before the wall clock's zero:
+        # then tick() did nothing and the timer is still due.
+        self.schedule_timer()
 
     def broadcast_state(self, exclude: Client | None = None) -> None:
         """Send every seated client the full game with its own card."""
@@ -1573,13 +1609,16 @@ class Room:
         """Encode the full view of one seat."""
         shared = shared if shared is not None else dumps(self.game.public())
         you = dumps(self.game.you(seat_id))
-        return f'{{"type":"{Msg.STATE}","you":{you},"game":{shared}}}'
+        # The host's time, so that pages can run the timer on this clock.
+        now = f"{time.time():.3f}"
+        return f'{{"type":"{Msg.STATE}","now":{now},"you":{you},"game":{shared}}}'
 
     async def close_all(self, reason: str) -> None:
         """Say goodbye to every client and close their sockets (1001)."""
         # Players leaving because the host closes must not count as leaving
         # the table: that would auto-reveal an open round behind their backs.
         self.closing = True
+        self.schedule_timer()  # closing: this only cancels it
         clients = list(self.clients)
         for client in clients:
             client.send(frame(Msg.GOODBYE, reason=reason))
@@ -1620,10 +1659,30 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
     Msg.REVEAL: lambda g, s, m: g.reveal(s),
     Msg.NEW_ROUND: lambda g, s, m: g.new_round(s, m.get("story")),
     Msg.SET_STORY: lambda g, s, m: g.set_story(s, field_of(m, "story")),
-    Msg.SET_DECK: lambda g, s, m: g.set_deck(s, field_of(m, "deck")),
+    Msg.SET_DECK: lambda g, s, m: g.set_deck(
+        s, field_of(m, "deck"), m.get("cards"), m.get("confirm", False)
+    ),
     Msg.SET_ROLE: lambda g, s, m: g.set_role(s, field_of(m, "role")),
     Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
     Msg.REMOVE: lambda g, s, m: g.remove(s, field_of(m, "seat"), m.get("reason")),
+    Msg.PASS_FACILITATOR: lambda g, s, m: g.pass_facilitator(s, field_of(m, "seat")),
+    Msg.ESTIMATE: lambda g, s, m: g.record_estimate(s, field_of(m, "value")),
+    Msg.NEXT_STORY: lambda g, s, m: g.next_story(s, m.get("id")),
+    Msg.STORY_ADD: lambda g, s, m: g.add_story(
+        s, field_of(m, "title"), m.get("key"), m.get("description")
+    ),
+    Msg.STORY_EDIT: lambda g, s, m: g.edit_story(s, field_of(m, "id"), m),
+    Msg.STORY_MOVE: lambda g, s, m: g.move_story(
+        s, field_of(m, "id"), field_of(m, "to")
+    ),
+    Msg.STORY_REMOVE: lambda g, s, m: g.remove_story(s, field_of(m, "id")),
+    Msg.STORY_SKIP: lambda g, s, m: g.skip_story(
+        s, field_of(m, "id"), m.get("skipped", True)
+    ),
+    Msg.START_TIMER: lambda g, s, m: g.start_timer(
+        s, field_of(m, "seconds"), m.get("reveal", True)
+    ),
+    Msg.STOP_TIMER: lambda g, s, m: g.stop_timer(s),
 }
 CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 
@@ -1658,7 +1717,10 @@ class Host:
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/api/game", self.api_game)
         app.router.add_get("/qr.svg", self.qr)
+        app.router.add_post("/api/import", self.import_csv)
+        app.router.add_get("/api/export", self.export)
         app.router.add_get("/api/local/state", self.local_state)
+        app.router.add_get("/api/local/export", self.local_export)
         app.router.add_post("/api/local/{action}", self.local_action)
         app.router.add_static("/assets/", ASSETS_DIR, follow_symlinks=False)
         app.on_shutdown.append(self._on_shutdown)
@@ -1701,6 +1763,7 @@ class Host:
         room.on_change = self._room_changed
         self.rooms[game.id] = room
         self.store.save(game, port=self.port)
+        room.schedule_timer()  # a resumed game's countdown runs on
         log.info("Hosting %r (game %s)", game.title, game.id)
         return room
 
@@ -1805,6 +1868,75 @@ class Host:
             out, kind="svg", scale=6, dark="#111", light="#fff", border=2, xmldecl=False
         )
         return web.Response(body=out.getvalue(), content_type="image/svg+xml")
+
+    # -- backlog import and results export (HTTP: a file outgrows a frame)
+
+    async def import_csv(self, request: web.Request) -> web.Response:
+        """Preview a backlog file for the facilitator, or import it."""
+
+        def refuse(status: int, message: str, line: int = 0) -> web.Response:
+            return web.json_response({"error": message, "line": line}, status=status)
+
+        room = self.room_for(request)
+        if room is None:
+            return refuse(404, "There is no such game on this host.")
+        if not self._origin_ok(request):
+            return refuse(403, "This game only accepts its own pages.")
+        token = request.headers.get("X-Poker-Token", "")
+        seat = room.game.seat_for_token(token) if token else None
+        if seat is None or seat.id != room.game.facilitator:
+            return refuse(403, "Only the facilitator can import stories.")
+        too_big = f"The file is over {MAX_IMPORT // (1024 * 1024)} MiB; split it."
+        if (request.content_length or 0) > MAX_IMPORT:
+            return refuse(413, too_big)
+        data = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            data += chunk
+            if len(data) > MAX_IMPORT:
+                return refuse(413, too_big)
+        try:
+            table = read_csv(bytes(data))
+            columns = [
+                import_column(request.query, name, default)
+                for name, default in (
+                    ("title", table.title),
+                    ("key", table.key),
+                    ("description", table.description),
+                )
+            ]
+            if columns[0] is None:
+                raise ImportProblem("Choose the column that holds the titles.")
+            stories = table_stories(table, columns[0], columns[1], columns[2])
+        except ImportProblem as exc:
+            return refuse(400, str(exc), exc.line)
+        answer: dict[str, Any] = {
+            "columns": table.header,
+            "title": columns[0],
+            "key": columns[1],
+            "description": columns[2],
+            "obvious": table.obvious,
+            "stories": len(stories),
+            "sample": [s.public() for s in stories[:5]],
+            "imported": 0,
+        }
+        if request.query.get("commit") == "1":
+            try:
+                room.commit(room.game.add_stories(seat.id, stories))
+            except Refused as exc:
+                return refuse(400, str(exc))
+            except StorageError as exc:
+                log.error("%s", exc)
+                return refuse(500, str(exc))
+            answer["imported"] = len(stories)
+            log.info("Imported %s stories into %r", len(stories), room.game.title)
+        return web.json_response(answer)
+
+    async def export(self, request: web.Request) -> web.Response:
+        """The results of a game being hosted, as CSV or Markdown."""
+        room = self.room_for(request)
+        if room is None:
+            raise web.HTTPNotFound(text="There is no such game on this host.")
+        return export_response(room.game, request.query.get("format", "csv"))
 
     # -- the websocket
 
@@ -1924,6 +2056,7 @@ class Host:
             )
         )
         client.send(room.state_frame(seat.id))
+        client.send(frame(Msg.BACKLOG, stories=room.game.public_backlog()))
         if change.game:
             room.broadcast_state(exclude=client)
         else:
@@ -1941,6 +2074,8 @@ class Host:
         if not self.lobby_key or not self._on_lobby_site(request):
             return False
         key = request.headers.get("X-Poker-Key", "")
+        if not key and request.method == "GET":
+            key = request.query.get("key", "")  # a download link sends no header
         origin = request.headers.get("Origin")
         same = origin is None or origin == f"http://127.0.0.1:{self.lobby_port}"
         return same and secrets.compare_digest(key, self.lobby_key)
@@ -1983,6 +2118,18 @@ class Host:
             f"http://127.0.0.1:{self.port}/?game={room.game.id}"
             f"#name={quote(name)}&token={quote(token)}&lobby={quote(lobby, safe='')}"
         )
+
+    async def local_export(self, request: web.Request) -> web.Response:
+        """The results of any stored game, for the lobby's export links."""
+        if not self._local_ok(request):
+            raise web.HTTPForbidden(
+                text="The lobby is only open to this computer's app."
+            )
+        try:
+            game = self.store.load(request.query.get("id", ""))
+        except StorageError as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        return export_response(game, request.query.get("format", "csv"))
 
     async def local_action(self, request: web.Request) -> web.Response:
         """Host, resume, join, stop, or remember the user's name."""
@@ -2076,6 +2223,38 @@ class Host:
 
 
 LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
+
+
+def import_column(query: Any, name: str, default: int | None) -> int | None:
+    """Read a column choice (?title=2, ?key=-1 for none) of an import."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        column = int(raw)
+    except ValueError:
+        raise ImportProblem(f"The {name} column must be a number.") from None
+    return None if column < 0 else column
+
+
+def export_response(game: Game, kind: str) -> web.Response:
+    """A download of a game's results: ``csv`` or ``md``."""
+    stem = "-".join("".join(c if c.isalnum() else " " for c in game.title).split())
+    name = f"{stem or 'planning-poker'}-results"
+    if kind == "csv":
+        body, mime, suffix = export_csv(game), "text/csv", "csv"
+    elif kind == "md":
+        body, mime, suffix = export_markdown(game).encode(), "text/markdown", "md"
+    else:
+        raise web.HTTPBadRequest(text="Ask for format=csv or format=md.")
+    disposition = f"attachment; filename*=UTF-8''{quote(f'{name}.{suffix}')}"
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": f"{mime}; charset=utf-8",
+            "Content-Disposition": disposition,
+        },
+    )
 
 
 async def probe_address(address: Any, within: float = 3.0) -> str:
