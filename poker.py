@@ -2731,6 +2731,10 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
     import webview  # only on the GUI path, so a headless build can leave it out
 
+    # The results export links download files; the web view refuses that
+    # unless told otherwise.
+    webview.settings["ALLOW_DOWNLOADS"] = True
+
     # Automation (the tests) may set the lobby key; otherwise a fresh one.
     key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)
     service = Service(
