@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import io
 import ipaddress
 import json
@@ -82,10 +83,26 @@ DECKS: dict[str, tuple[str, ...]] = {
     "powers": ("0", "1", "2", "4", "8", "16", "32", "64", "?"),
 }
 DEFAULT_DECK = "fibonacci"
+#: The deck the facilitator types; its cards live in the game, not here.
+CUSTOM_DECK = "custom"
+MIN_CUSTOM_CARDS, MAX_CUSTOM_CARDS = 2, 20
+#: A card shows at most this many characters, counted as people see them
+#: (see ``visible_length``); the code points behind them are capped too, so
+#: a pile of combining marks cannot make one "character" a kilobyte.
+MAX_CARD_CHARS = 8
+MAX_CARD_CODEPOINTS = 32
 
 MAX_NAME = 40
 MAX_TITLE = 80
 MAX_STORY = 500
+MAX_KEY = 200
+MAX_DESCRIPTION = 2000
+MAX_ESTIMATE = 20
+#: Stories in one backlog; a 5,000-row export fits whole.
+MAX_BACKLOG = 5000
+#: Largest CSV file the host reads for an import (HTTP body, in bytes).
+MAX_IMPORT = 4 * 1024 * 1024
+MIN_TIMER, MAX_TIMER = 5, 3600
 MAX_FRAME = 64 * 1024
 #: A client may send this many messages in a burst, refilled per second.
 RATE_BURST = 40
@@ -121,6 +138,14 @@ class StorageError(PokerError):
     """The game database could not be read or written."""
 
 
+class ImportProblem(PokerError):
+    """A file to import is unreadable; ``line`` says where (0: the file)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class NoDisplayError(PokerError):
     """The desktop window cannot open on this machine."""
 
@@ -141,12 +166,23 @@ class Msg:
     SET_ROLE = "set_role"
     SET_AUTO_REVEAL = "set_auto_reveal"
     REMOVE = "remove"
+    PASS_FACILITATOR = "pass_facilitator"
+    ESTIMATE = "estimate"
+    NEXT_STORY = "next_story"
+    STORY_ADD = "story_add"
+    STORY_EDIT = "story_edit"
+    STORY_MOVE = "story_move"
+    STORY_REMOVE = "story_remove"
+    STORY_SKIP = "story_skip"
+    START_TIMER = "start_timer"
+    STOP_TIMER = "stop_timer"
     PING = "ping"
     # Host to client.
     WELCOME = "welcome"
     STATE = "state"
     SEAT = "seat"
     YOU = "you"
+    BACKLOG = "backlog"
     ERROR = "error"
     REMOVED = "removed"
     GOODBYE = "goodbye"
@@ -189,10 +225,102 @@ def card_value(card: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def one_line(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> str:
+    """Return ``value`` as text on one line (runs of blanks made one space)."""
+    text = " ".join(clean_text(value, what, 10 * limit, empty_ok=empty_ok).split())
+    if len(text) > limit:
+        raise Refused(
+            "bad_message", f"The {what} is too long (at most {limit} characters)."
+        )
+    return text
+
+
+#: Code points that never start a character of their own: they join the one
+#: before (variation selectors, skin tones, emoji tags; combining marks are
+#: found by category).
+_EXTENDERS = ((0xFE00, 0xFE0F), (0x1F3FB, 0x1F3FF), (0xE0020, 0xE007F))
+_ZWJ = "\u200d"
+
+
+def visible_length(text: str) -> int:
+    """Count the characters of ``text`` as people see them, near enough.
+
+    Not the whole of Unicode's rules (UAX #29) but what card labels need: a
+    combining mark, a variation selector, a skin tone, an emoji tag, a
+    zero-width joiner and the code point after it add nothing, and two
+    regional indicators make one flag. So "👩🏽‍💻", "🇫🇷", "é" (e and a
+    combining accent), "½" and "∞" each count as one.
+    """
+    count = 0
+    joined = False
+    flag_open = False
+    for ch in text:
+        cp = ord(ch)
+        if ch == _ZWJ:
+            joined = True
+            continue
+        if 0x1F1E6 <= cp <= 0x1F1FF:  # regional indicators pair into flags
+            flag_open = not flag_open
+            if not flag_open:
+                continue
+        else:
+            flag_open = False
+        extends = unicodedata.category(ch) in ("Mn", "Me", "Mc") or any(
+            low <= cp <= high for low, high in _EXTENDERS
+        )
+        if joined or extends:
+            joined = False
+            continue
+        count += 1
+    return count
+
+
+def check_custom_deck(cards: Any) -> tuple[str, ...]:
+    """Return the facilitator's typed cards, tidied, or refuse them."""
+    if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
+        raise Refused("bad_deck", "A custom deck is a list of cards, each one text.")
+    tidy = [unicodedata.normalize("NFC", " ".join(c.split())) for c in cards]
+    tidy = [c for c in tidy if c]
+    if not MIN_CUSTOM_CARDS <= len(tidy) <= MAX_CUSTOM_CARDS:
+        raise Refused(
+            "bad_deck",
+            f"A custom deck has {MIN_CUSTOM_CARDS} to {MAX_CUSTOM_CARDS} cards; "
+            f"this one has {len(tidy)}.",
+        )
+    seen: dict[str, str] = {}
+    for card in tidy:
+        if any(unicodedata.category(ch) == "Cc" for ch in card):
+            raise Refused("bad_deck", "A card cannot hold control characters.")
+        if visible_length(card) > MAX_CARD_CHARS or len(card) > MAX_CARD_CODEPOINTS:
+            raise Refused(
+                "bad_deck",
+                f"The card {card!r} is too long: a card shows at most "
+                f"{MAX_CARD_CHARS} characters.",
+            )
+        folded = card.casefold()
+        if folded in seen:
+            raise Refused(
+                "bad_deck",
+                f"The card {card!r} is in the deck twice; each card must differ.",
+            )
+        seen[folded] = card
+    return tuple(tidy)
+
+
 def round_number(value: float) -> float | int:
     """Round a statistic for display: whole numbers stay whole."""
     value = round(value, 2)
     return int(value) if value == int(value) else value
+
+
+def _card_number(card: str | None) -> float | int | None:
+    value = card_value(card) if card is not None else None
+    return None if value is None else round_number(value)
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """Say "1 vote" or "3 votes"."""
+    return f"{count} {one if count == 1 else many}"
 
 
 def summarize(cards: list[str], deck: Iterable[str]) -> dict[str, Any]:
@@ -217,6 +345,26 @@ def summarize(cards: list[str], deck: Iterable[str]) -> dict[str, Any]:
         result["low"] = round_number(min(numbers))
         result["high"] = round_number(max(numbers))
     return result
+
+
+def round_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """Return one stored round as the results table shows it."""
+    votes = list(record["votes"].values())
+    cards = record.get("cards") or DECKS.get(record["deck"], ())
+    stats = summarize([card for _, card in votes], cards)
+    return {
+        "round": record["round"],
+        "story": record["story"],
+        "storyId": record.get("storyId"),
+        "key": record.get("key", ""),
+        "final": record.get("final"),
+        "started": record["started"],
+        "revealed": record["revealed"],
+        "votes": votes,
+        "mean": stats["mean"],
+        "median": stats["median"],
+        "consensus": stats["consensus"],
+    }
 
 
 @dataclass
@@ -244,6 +392,29 @@ class Seat:
 
 
 @dataclass
+class Story:
+    """One item of the backlog: what the team estimates, and the result."""
+
+    id: str
+    title: str
+    key: str = ""
+    description: str = ""
+    estimate: str | None = None
+    skipped: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """Return the story as every player sees it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "key": self.key,
+            "description": self.description,
+            "estimate": self.estimate,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
 class Change:
     """What a rule changed, so storage and broadcast touch only that."""
 
@@ -252,9 +423,13 @@ class Change:
     revealed: bool = False
     #: Seats taken away from the table, with the reason their player is told.
     removed: dict[str, str] = field(default_factory=dict)
+    #: The backlog changed: stored and sent whole, apart from the game.
+    backlog: bool = False
+    #: The last round's record changed after its reveal (a final estimate).
+    history: bool = False
 
     def __bool__(self) -> bool:
-        return self.game or bool(self.seats) or bool(self.removed)
+        return self.game or bool(self.seats) or bool(self.removed) or self.backlog
 
 
 @dataclass
@@ -274,6 +449,13 @@ class Game:
     created: float = field(default_factory=time.time)
     round_started: float = field(default_factory=time.time)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: The cards of the custom deck, when ``deck`` is CUSTOM_DECK.
+    custom: tuple[str, ...] = ()
+    backlog: list[Story] = field(default_factory=list)
+    #: The backlog story under estimate, if the story came from there.
+    story_id: str | None = None
+    #: The round's countdown: seconds, ends (host epoch), reveal, done.
+    timer: dict[str, Any] | None = None
 
     @classmethod
     def new(cls, title: str, host: str = "", deck: str = DEFAULT_DECK) -> Game:
@@ -286,7 +468,7 @@ class Game:
     @property
     def cards(self) -> tuple[str, ...]:
         """The cards of the current deck."""
-        return DECKS[self.deck]
+        return self.custom if self.deck == CUSTOM_DECK else DECKS[self.deck]
 
     def seat_for_token(self, token: str) -> Seat | None:
         """Find the seat that a secret token belongs to."""
@@ -378,14 +560,19 @@ class Game:
     def _reveal(self, change: Change) -> Change:
         self.revealed = True
         votes = {s.id: s.vote for s in self.seats.values() if s.vote is not None}
+        story = self.find_story(self.story_id)
         self.history.append(
             {
                 "round": self.round,
                 "story": self.story,
+                "storyId": story.id if story else None,
+                "key": story.key if story else "",
                 "deck": self.deck,
+                "cards": list(self.cards),
                 "votes": {sid: [self.seats[sid].name, v] for sid, v in votes.items()},
                 "started": self.round_started,
                 "revealed": time.time(),
+                "final": None,
             }
         )
         change.game = change.revealed = True
@@ -404,16 +591,29 @@ class Game:
         """Return the statistics of the round, once revealed."""
         if not self.revealed:
             return None
-        cards = [s.vote for s in self.seats.values() if s.vote is not None]
-        return summarize(cards, self.cards)
+        voted = [s for s in self.seats.values() if s.vote is not None]
+        result = summarize([s.vote for s in voted if s.vote], self.cards)
+        low, high = result["low"], result["high"]
+        # The lowest and highest voters explain their cards; with no spread
+        # there is nobody to single out.
+        for mark, value in (("lowest", low), ("highest", high)):
+            result[mark] = [
+                s.id for s in voted if low != high and _card_number(s.vote) == value
+            ]
+        return result
 
     def new_round(self, seat_id: str, story: Any = None) -> Change:
         """Clear the cards and start the next round."""
         self._require(seat_id, facilitator=True)
         if story is not None:
             self.story = clean_text(story, "story", MAX_STORY, empty_ok=True)
+            self.story_id = None
+        return self._next_round()
+
+    def _next_round(self) -> Change:
         self._clear_votes()
         self.round += 1
+        self.timer = None
         return Change(game=True, seats=set(self.seats))
 
     def _clear_votes(self) -> None:
@@ -423,17 +623,33 @@ class Game:
         self.round_started = time.time()
 
     def set_story(self, seat_id: str, story: Any) -> Change:
-        """Change the story under estimate."""
+        """Change the story under estimate (typed: not from the backlog)."""
         self._require(seat_id, facilitator=True)
         self.story = clean_text(story, "story", MAX_STORY, empty_ok=True)
+        self.story_id = None
         return Change(game=True)
 
-    def set_deck(self, seat_id: str, deck: Any) -> Change:
-        """Switch decks; cards of the old deck mean nothing in the new one."""
+    def set_deck(
+        self, seat_id: str, deck: Any, cards: Any = None, confirm: Any = False
+    ) -> Change:
+        """Switch decks; cards of the old deck mean nothing in the new one.
+
+        Votes of an open round are lost, so that needs ``confirm``.
+        """
         self._require(seat_id, facilitator=True)
-        if deck not in DECKS:
+        if deck != CUSTOM_DECK and deck not in DECKS:
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
-        self.deck = deck
+        if not isinstance(confirm, bool):
+            raise Refused("bad_message", "'confirm' must be true or false.")
+        custom = check_custom_deck(cards) if deck == CUSTOM_DECK else ()
+        votes = sum(1 for s in self.seats.values() if s.vote is not None)
+        if votes and not self.revealed and not confirm:
+            raise Refused(
+                "confirm_needed",
+                f"Changing the deck clears the {plural(votes, 'vote', 'votes')} "
+                "of this round. Confirm to change it anyway.",
+            )
+        self.deck, self.custom = deck, custom
         self._clear_votes()
         return Change(game=True, seats=set(self.seats))
 
@@ -459,6 +675,16 @@ class Game:
             target, why or "The facilitator removed you from the game."
         )
 
+    def pass_facilitator(self, seat_id: str, target: Any) -> Change:
+        """Hand the facilitator role to another player."""
+        self._require(seat_id, facilitator=True)
+        if not isinstance(target, str) or target not in self.seats:
+            raise Refused("bad_message", "There is no such player at this table.")
+        if target == seat_id:
+            raise Refused("bad_message", "You are the facilitator already.")
+        self.facilitator = target
+        return Change(game=True)
+
     def drop_seat(self, seat_id: str, reason: str) -> Change:
         """Remove a seat and its card; the host tells its player ``reason``."""
         del self.seats[seat_id]
@@ -473,6 +699,201 @@ class Game:
         self.auto_reveal = on
         return self._maybe_auto_reveal(Change(game=True))
 
+    # -- the backlog
+
+    def find_story(self, story_id: Any) -> Story | None:
+        """Return the backlog story with this id, if there is one."""
+        return next((s for s in self.backlog if s.id == story_id), None)
+
+    def _story(self, story_id: Any) -> Story:
+        story = self.find_story(story_id) if isinstance(story_id, str) else None
+        if story is None:
+            raise Refused("bad_message", "There is no such story in the backlog.")
+        return story
+
+    @staticmethod
+    def make_story(title: Any, key: Any = "", description: Any = "") -> Story:
+        """Check a story's fields and return it with a fresh id."""
+        return Story(
+            id=secrets.token_hex(4),
+            title=one_line(title, "title", MAX_STORY),
+            key=one_line(key or "", "key", MAX_KEY, empty_ok=True),
+            description=clean_text(
+                description.replace("\r\n", "\n")
+                if isinstance(description, str)
+                else description or "",
+                "description",
+                MAX_DESCRIPTION,
+                empty_ok=True,
+            ),
+        )
+
+    def add_stories(self, seat_id: str, stories: list[Story]) -> Change:
+        """Put stories at the end of the backlog (typed or imported)."""
+        self._require(seat_id, facilitator=True)
+        if len(self.backlog) + len(stories) > MAX_BACKLOG:
+            raise Refused(
+                "backlog_full",
+                f"A backlog holds at most {MAX_BACKLOG} stories; it has "
+                f"{len(self.backlog)} and this adds {len(stories)}.",
+            )
+        self.backlog.extend(stories)
+        return Change(backlog=True)
+
+    def add_story(
+        self, seat_id: str, title: Any, key: Any = "", description: Any = ""
+    ) -> Change:
+        """Add one story typed by the facilitator."""
+        self._require(seat_id, facilitator=True)
+        return self.add_stories(seat_id, [self.make_story(title, key, description)])
+
+    def edit_story(self, seat_id: str, story_id: Any, fields: dict[str, Any]) -> Change:
+        """Change a story's title, key or description (those given)."""
+        self._require(seat_id, facilitator=True)
+        story = self._story(story_id)
+        given = {k: fields[k] for k in ("title", "key", "description") if k in fields}
+        if not given:
+            raise Refused(
+                "bad_message", "Say what to change: title, key or description."
+            )
+        checked = self.make_story(
+            given.get("title", story.title),
+            given.get("key", story.key),
+            given.get("description", story.description),
+        )
+        story.title, story.key = checked.title, checked.key
+        story.description = checked.description
+        change = Change(backlog=True)
+        if story.id == self.story_id:
+            self.story = story.title
+            change.game = True
+        return change
+
+    def move_story(self, seat_id: str, story_id: Any, to: Any) -> Change:
+        """Move a story to another place in the queue (0 is the top)."""
+        self._require(seat_id, facilitator=True)
+        story = self._story(story_id)
+        if not isinstance(to, int) or isinstance(to, bool):
+            raise Refused("bad_message", "'to' must be a whole number.")
+        self.backlog.remove(story)
+        self.backlog.insert(max(0, min(to, len(self.backlog))), story)
+        return Change(backlog=True)
+
+    def remove_story(self, seat_id: str, story_id: Any) -> Change:
+        """Take a story out of the backlog; rounds played on it stay."""
+        self._require(seat_id, facilitator=True)
+        self.backlog.remove(self._story(story_id))
+        change = Change(backlog=True)
+        if story_id == self.story_id:
+            self.story_id = None
+            change.game = True
+        return change
+
+    def skip_story(self, seat_id: str, story_id: Any, skipped: Any = True) -> Change:
+        """Mark a story to be passed over by "Next story" (or not any more)."""
+        self._require(seat_id, facilitator=True)
+        if not isinstance(skipped, bool):
+            raise Refused("bad_message", "'skipped' must be true or false.")
+        self._story(story_id).skipped = skipped
+        return Change(backlog=True)
+
+    def next_story(self, seat_id: str, story_id: Any = None) -> Change:
+        """Start a round on the given story, or the next one to estimate."""
+        self._require(seat_id, facilitator=True)
+        if story_id is not None:
+            story = self._story(story_id)
+        else:
+            waiting = [
+                s
+                for s in self.backlog
+                if s.estimate is None and not s.skipped and s.id != self.story_id
+            ]
+            if not waiting:
+                raise Refused(
+                    "backlog_done",
+                    "Every story in the backlog is estimated or skipped. Add or "
+                    "import more.",
+                )
+            story = waiting[0]
+        self.story, self.story_id = story.title, story.id
+        return self._next_round()
+
+    def record_estimate(self, seat_id: str, value: Any) -> Change:
+        """Write down the team's final estimate for the revealed round."""
+        self._require(seat_id, facilitator=True)
+        if not self.revealed or not self.history:
+            raise Refused(
+                "not_allowed", "Reveal the cards before recording the estimate."
+            )
+        final = one_line(value, "estimate", MAX_ESTIMATE)
+        self.history[-1]["final"] = final
+        change = Change(game=True, history=True)
+        story = self.find_story(self.history[-1].get("storyId"))
+        if story is not None:
+            story.estimate = final
+            change.backlog = True
+        return change
+
+    # -- the timer
+
+    def start_timer(
+        self, seat_id: str, seconds: Any, reveal: Any = True, now: float | None = None
+    ) -> Change:
+        """Start the round's countdown, on the host's clock."""
+        self._require(seat_id, facilitator=True)
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not MIN_TIMER <= seconds <= MAX_TIMER
+        ):
+            raise Refused(
+                "bad_message",
+                f"The timer runs {MIN_TIMER} to {MAX_TIMER} whole seconds.",
+            )
+        if not isinstance(reveal, bool):
+            raise Refused("bad_message", "'reveal' must be true or false.")
+        if self.revealed:
+            raise Refused(
+                "revealed", "The cards are already revealed. Start a new round first."
+            )
+        now = time.time() if now is None else now
+        self.timer = {
+            "seconds": seconds,
+            "ends": round(now + seconds, 3),
+            "reveal": reveal,
+            "done": False,
+        }
+        return Change(game=True)
+
+    def stop_timer(self, seat_id: str) -> Change:
+        """Cancel the round's countdown."""
+        self._require(seat_id, facilitator=True)
+        if self.timer is None:
+            raise Refused("bad_message", "No timer is running.")
+        self.timer = None
+        return Change(game=True)
+
+    def timer_due(self) -> float | None:
+        """When (host epoch) the timer wants ``tick``; None if never."""
+        timer = self.timer
+        if timer is None or timer["done"] or self.revealed:
+            return None
+        return float(timer["ends"])
+
+    def tick(self, now: float) -> Change:
+        """Act on the timer at the host's time ``now``: at zero, maybe reveal."""
+        due = self.timer_due()
+        if due is None or now < due:
+            return Change()
+        assert self.timer is not None
+        self.timer["done"] = True
+        change = Change(game=True)
+        if self.timer["reveal"] and any(
+            s.vote is not None for s in self.seats.values()
+        ):
+            self._reveal(change)
+        return change
+
     def public(self) -> dict[str, Any]:
         """Return the game as every player may see it."""
         return {
@@ -481,17 +902,265 @@ class Game:
             "host": self.host,
             "story": self.story,
             "round": self.round,
+            "storyId": self.story_id,
             "deck": {"name": self.deck, "cards": list(self.cards)},
             "revealed": self.revealed,
             "facilitator": self.facilitator,
             "autoReveal": self.auto_reveal,
             "seats": [s.public(self.revealed) for s in self.seats.values()],
             "result": self.result(),
+            "timer": (
+                {key: self.timer[key] for key in ("seconds", "ends", "reveal")}
+                if self.timer
+                else None
+            ),
+            "history": [round_summary(r) for r in self.history],
         }
+
+    def public_backlog(self) -> list[dict[str, Any]]:
+        """Return the backlog as every player sees it."""
+        return [story.public() for story in self.backlog]
 
     def you(self, seat_id: str) -> dict[str, Any]:
         """Return what only this seat's own player may see."""
         return {"seat": seat_id, "vote": self.seats[seat_id].vote}
+
+
+# ---------------------------------------------------------------- import and export
+
+#: Header names that say what a column holds, most telling first: Jira
+#: (Summary, Issue key, Description), Azure DevOps (Title, ID, Description),
+#: GitHub issues (Title, URL or Number, Body), and this app's own export.
+TITLE_HEADERS = ("summary", "title", "name", "story", "subject")
+KEY_HEADERS = ("issue key", "key", "id", "url", "link", "number", "issue id")
+DESCRIPTION_HEADERS = ("description", "body", "details")
+#: The delimiter is judged on this much of the file's start.
+SNIFF_CHARS = 64 * 1024
+SNIFF_ROWS = 50
+
+
+@dataclass
+class CsvTable:
+    """A CSV file read for import: its header, its rows, the columns guessed."""
+
+    header: list[str]
+    rows: list[tuple[int, list[str]]]  # (first line of the record, cells)
+    delimiter: str
+    title: int
+    key: int | None
+    description: int | None
+    #: The title column was found by its name (or there is only one column):
+    #: no need to ask the facilitator which column holds the titles.
+    obvious: bool
+
+
+def sniff_delimiter(text: str) -> str:
+    """Pick comma, semicolon or tab: the one that splits the start evenly.
+
+    ``csv.Sniffer`` guesses wildly on quoted text with commas inside, so each
+    candidate is tried on the first rows and the one that gives the header
+    most fields, repeated by most rows, wins.
+    """
+    sample = text[:SNIFF_CHARS]
+    best, best_score = ",", (0, 0)
+    for delimiter in (",", ";", "\t"):
+        try:
+            reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+            rows = [row for _, row in zip(range(SNIFF_ROWS), reader, strict=False)]
+        except csv.Error:
+            continue
+        if len(sample) < len(text) and len(rows) > 1:
+            rows.pop()  # the sample may have cut the last row short
+        rows = [row for row in rows if row]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        score = (sum(len(row) == width for row in rows), width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
+    folded = [" ".join(h.split()).casefold() for h in header]
+    for name in names:
+        if name in folded:
+            return folded.index(name)
+    return None
+
+
+def read_csv(data: bytes) -> CsvTable:
+    """Read an exported backlog: any of the known layouts, or one column."""
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+        raise ImportProblem("The file is empty: there is nothing to import.", 1)
+    if b"\0" in data:
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise ImportProblem(
+            f"This is not a CSV file: line {line} holds binary data. Export the "
+            "backlog as CSV and choose that file.",
+            line,
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportProblem(
+            f"Line {line} is not UTF-8 text. Save the file as CSV UTF-8 and try again.",
+            line,
+        ) from None
+    delimiter = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                records.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportProblem(
+            f"Line {start} is not valid CSV ({exc}). Check the quotes on that line.",
+            start,
+        ) from None
+    if not records:
+        raise ImportProblem("The file is empty: there is nothing to import.", 1)
+
+    first = records[0][1]
+    if len(first) == 1 and _find_column(first, TITLE_HEADERS) is None:
+        header = ["Title"]  # a plain list of titles, with no header row
+    else:
+        header = [" ".join(cell.split()) for cell in first]
+        records = records[1:]
+    width = len(header)
+    rows = []
+    for line, row in records:
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            raise ImportProblem(
+                f"Line {line} has {len(row)} fields but the header has {width}. "
+                "Check for a stray delimiter or quote on that line.",
+                line,
+            )
+        rows.append((line, (row + [""] * width)[:width]))
+    title = _find_column(header, TITLE_HEADERS)
+    return CsvTable(
+        header=header,
+        rows=rows,
+        delimiter=delimiter,
+        title=0 if title is None else title,
+        key=_find_column(header, KEY_HEADERS),
+        description=_find_column(header, DESCRIPTION_HEADERS),
+        obvious=title is not None or width == 1,
+    )
+
+
+def table_stories(
+    table: CsvTable, title: int, key: int | None, description: int | None
+) -> list[Story]:
+    """Turn the rows into stories, from the columns the facilitator chose."""
+    width = len(table.header)
+    for column in (title, key, description):
+        if column is not None and not 0 <= column < width:
+            raise ImportProblem(f"There is no column {column} in this file.")
+    stories = []
+    for line, row in table.rows:
+        if not row[title].strip():
+            continue  # a row with no title is no story (a blank line, a note)
+        # Long descriptions (Jira's run to pages) are cut, not refused.
+        about = row[description].strip() if description is not None else ""
+        if len(about) > MAX_DESCRIPTION:
+            about = about[: MAX_DESCRIPTION - 1] + "…"
+        try:
+            stories.append(
+                Game.make_story(row[title], row[key] if key is not None else "", about)
+            )
+        except Refused as exc:
+            raise ImportProblem(f"Line {line}: {exc}", line) from None
+    if not stories:
+        raise ImportProblem("No row of this file has a title: nothing to import.")
+    if len(stories) > MAX_BACKLOG:
+        raise ImportProblem(
+            f"The file holds {len(stories)} stories; a backlog takes at most "
+            f"{MAX_BACKLOG}."
+        )
+    return stories
+
+
+def session_results(game: Game) -> tuple[list[str], list[list[Any]]]:
+    """The session as a table: one row per story, one column per player.
+
+    The backlog's stories come first, in queue order (estimated or not, so
+    an export imports back whole); stories typed for a round follow, in the
+    order they were played. Cards are those of each story's last round.
+    """
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    titles: dict[str, tuple[str, str]] = {}
+    for story in game.backlog:
+        rounds[story.id] = []
+        titles[story.id] = (story.key, story.title)
+    for record in game.history:
+        ident = record.get("storyId") or f"typed:{record['story']}"
+        if ident not in rounds:
+            rounds[ident] = []
+            titles[ident] = (record.get("key", ""), record["story"])
+        rounds[ident].append(record)
+
+    players: dict[str, str] = {}  # seat id -> column name; two Sams are two
+    for record in game.history:
+        for sid, (name, _) in record["votes"].items():
+            if sid not in players:
+                taken = set(players.values())
+                label, n = name, 2
+                while label in taken:
+                    label, n = f"{name} ({n})", n + 1
+                players[sid] = label
+    header = ["Key", "Title", "Final estimate", "Mean", "Median", "Consensus"]
+    header += ["Rounds", *players.values()]
+    rows = []
+    for ident, played in rounds.items():
+        key, title = titles[ident]
+        story = game.find_story(ident)
+        last = round_summary(played[-1]) if played else None
+        final = story.estimate if story else None
+        final = final or next((r["final"] for r in reversed(played) if r["final"]), "")
+        votes = played[-1]["votes"] if played else {}
+        rows.append(
+            [
+                key,
+                title,
+                final or "",
+                "" if last is None or last["mean"] is None else last["mean"],
+                "" if last is None or last["median"] is None else last["median"],
+                "" if last is None else ("yes" if last["consensus"] else "no"),
+                len(played),
+                *(votes.get(sid, [None, ""])[1] for sid in players),
+            ]
+        )
+    return header, rows
+
+
+def export_csv(game: Game) -> bytes:
+    """The session results as CSV, UTF-8 with a BOM for spreadsheet apps."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    header, rows = session_results(game)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def export_markdown(game: Game) -> str:
+    """The session results as a Markdown table, for a wiki or a pull request."""
+
+    def cell(value: Any) -> str:
+        text = " ".join(str(value).split())  # a line break would end the row
+        return text.replace("\\", "\\\\").replace("|", "\\|") or " "
+
+    header, rows = session_results(game)
+    lines = [f"# {cell(game.title)}", ""]
+    lines.append("| " + " | ".join(cell(h) for h in header) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- storage
@@ -516,7 +1185,32 @@ CREATE TABLE IF NOT EXISTS rounds (
     n INTEGER NOT NULL, record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rounds_game ON rounds (game, n);
+CREATE TABLE IF NOT EXISTS stories (
+    game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+    id TEXT NOT NULL, position INTEGER NOT NULL, title TEXT NOT NULL,
+    key TEXT NOT NULL, description TEXT NOT NULL, estimate TEXT,
+    skipped INTEGER NOT NULL,
+    PRIMARY KEY (game, id)
+);
 """
+
+#: Columns added after the first release. CREATE TABLE IF NOT EXISTS leaves
+#: an older table as it was, so each is added where it is missing; new
+#: databases take the same path, so both end up alike.
+ADDED_COLUMNS = (
+    ("games", "cards", "TEXT"),  # JSON list: the custom deck
+    ("games", "story_id", "TEXT"),
+    ("games", "timer", "TEXT"),  # JSON object, or NULL
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to this schema."""
+    for table, column, decl in ADDED_COLUMNS:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            log.info("Adding %s.%s to the game database", table, column)
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 class Store:
@@ -559,6 +1253,7 @@ class Store:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
+            migrate(db)
         except sqlite3.DatabaseError:
             db.close()
             raise
@@ -577,14 +1272,19 @@ class Store:
             db.execute("BEGIN")
             if change is None or change.game or change.revealed:
                 db.execute(
-                    "INSERT INTO games VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    "INSERT INTO games (id, title, host, deck, story, round,"
+                    " revealed, facilitator, auto_reveal, created, updated,"
+                    " round_started, port, cards, story_id, timer)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT(id) DO UPDATE SET title=excluded.title,"
                     " host=excluded.host, deck=excluded.deck, story=excluded.story,"
                     " round=excluded.round, revealed=excluded.revealed,"
                     " facilitator=excluded.facilitator,"
                     " auto_reveal=excluded.auto_reveal, updated=excluded.updated,"
                     " round_started=excluded.round_started,"
-                    " port=COALESCE(excluded.port, games.port)",
+                    " port=COALESCE(excluded.port, games.port),"
+                    " cards=excluded.cards, story_id=excluded.story_id,"
+                    " timer=excluded.timer",
                     (
                         game.id,
                         game.title,
@@ -599,6 +1299,9 @@ class Store:
                         time.time(),
                         game.round_started,
                         port,
+                        json.dumps(list(game.custom)),
+                        game.story_id,
+                        json.dumps(game.timer) if game.timer else None,
                     ),
                 )
             else:
@@ -625,6 +1328,23 @@ class Store:
                 "INSERT INTO rounds VALUES (?,?,?)",
                 [(game.id, r["round"], json.dumps(r)) for r in records],
             )
+            if change is not None and change.history and game.history:
+                db.execute(
+                    "UPDATE rounds SET record=? WHERE rowid="
+                    "(SELECT MAX(rowid) FROM rounds WHERE game=?)",
+                    (json.dumps(game.history[-1]), game.id),
+                )
+            if change is None or change.backlog:
+                # Whole: a move renumbers every story after it anyway.
+                db.execute("DELETE FROM stories WHERE game=?", (game.id,))
+                db.executemany(
+                    "INSERT INTO stories VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (game.id, s.id, n, s.title, s.key, s.description)
+                        + (s.estimate, int(s.skipped))
+                        for n, s in enumerate(game.backlog)
+                    ],
+                )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -635,16 +1355,22 @@ class Store:
         """Read one stored game back, exactly as it was saved."""
         row = self.db.execute(
             "SELECT id, title, host, deck, story, round, revealed, facilitator,"
-            " auto_reveal, created, round_started FROM games WHERE id=?",
+            " auto_reveal, created, round_started, cards, story_id, timer"
+            " FROM games WHERE id=?",
             (game_id,),
         ).fetchone()
         if row is None:
             raise StorageError(f"There is no stored game with id {game_id!r}.")
+        custom = tuple(json.loads(row[11] or "[]"))
+        known = row[3] in DECKS or (row[3] == CUSTOM_DECK and custom)
         game = Game(
             id=row[0],
             title=row[1],
             host=row[2],
-            deck=row[3] if row[3] in DECKS else DEFAULT_DECK,
+            deck=row[3] if known else DEFAULT_DECK,
+            custom=custom if row[3] == CUSTOM_DECK else (),
+            story_id=row[12],
+            timer=json.loads(row[13]) if row[13] else None,
             story=row[4],
             round=row[5],
             revealed=bool(row[6]),
@@ -659,6 +1385,14 @@ class Store:
             (game_id,),
         ):
             game.seats[sid] = Seat(sid, token, name, role, False, vote, joined)
+        game.backlog = [
+            Story(sid, title, key, about, estimate, bool(skipped))
+            for sid, title, key, about, estimate, skipped in self.db.execute(
+                "SELECT id, title, key, description, estimate, skipped FROM stories"
+                " WHERE game=? ORDER BY position",
+                (game_id,),
+            )
+        ]
         game.history = [
             json.loads(r[0])
             for r in self.db.execute(
@@ -798,6 +1532,7 @@ class Room:
         self.clients: set[Client] = set()
         self.on_change: Callable[[Room], None] | None = None
         self.closing = False
+        self.timer_handle: asyncio.TimerHandle | None = None
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -808,6 +1543,8 @@ class Room:
         if not change:
             return
         self.store.save(self.game, change)
+        if change.backlog:
+            self.broadcast(frame(Msg.BACKLOG, stories=self.game.public_backlog()))
         for client in [c for c in self.clients if c.seat in change.removed]:
             client.send(frame(Msg.REMOVED, reason=change.removed[client.seat]))
             client.seat = None
@@ -828,8 +1565,36 @@ class Room:
                 for client in self.clients:
                     if client.seat == sid:
                         client.send(frame(Msg.YOU, vote=seat.vote))
+        self.schedule_timer()
         if self.on_change is not None:
             self.on_change(self)
+
+    def broadcast(self, shared: str) -> None:
+        """Send one frame to every seated client."""
+        for client in self.clients:
+            if client.seat is not None:
+                client.send(shared)
+
+    def schedule_timer(self) -> None:
+        """Wake up when the round's countdown reaches zero on this clock."""
+        if self.timer_handle is not None:
+            self.timer_handle.cancel()
+            self.timer_handle = None
+        due = self.game.timer_due()
+        if due is None or self.closing:
+            return
+        loop = asyncio.get_running_loop()
+        self.timer_handle = loop.call_later(max(0.0, due - time.time()), self._rang)
+
+    def _rang(self) -> None:
+        self.timer_handle = None
+        try:
+            self.commit(self.game.tick(time.time()))
+        except StorageError as exc:
+            log.error("%s", exc)
+        # The loop's clock may wake us a hair before the wall clock's zero:
+        # then tick() did nothing and the timer is still due.
+        self.schedule_timer()
 
     def broadcast_state(self, exclude: Client | None = None) -> None:
         """Send every seated client the full game with its own card."""
@@ -844,13 +1609,16 @@ class Room:
         """Encode the full view of one seat."""
         shared = shared if shared is not None else dumps(self.game.public())
         you = dumps(self.game.you(seat_id))
-        return f'{{"type":"{Msg.STATE}","you":{you},"game":{shared}}}'
+        # The host's time, so that pages can run the timer on this clock.
+        now = f"{time.time():.3f}"
+        return f'{{"type":"{Msg.STATE}","now":{now},"you":{you},"game":{shared}}}'
 
     async def close_all(self, reason: str) -> None:
         """Say goodbye to every client and close their sockets (1001)."""
         # Players leaving because the host closes must not count as leaving
         # the table: that would auto-reveal an open round behind their backs.
         self.closing = True
+        self.schedule_timer()  # closing: this only cancels it
         clients = list(self.clients)
         for client in clients:
             client.send(frame(Msg.GOODBYE, reason=reason))
@@ -891,10 +1659,30 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
     Msg.REVEAL: lambda g, s, m: g.reveal(s),
     Msg.NEW_ROUND: lambda g, s, m: g.new_round(s, m.get("story")),
     Msg.SET_STORY: lambda g, s, m: g.set_story(s, field_of(m, "story")),
-    Msg.SET_DECK: lambda g, s, m: g.set_deck(s, field_of(m, "deck")),
+    Msg.SET_DECK: lambda g, s, m: g.set_deck(
+        s, field_of(m, "deck"), m.get("cards"), m.get("confirm", False)
+    ),
     Msg.SET_ROLE: lambda g, s, m: g.set_role(s, field_of(m, "role")),
     Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
     Msg.REMOVE: lambda g, s, m: g.remove(s, field_of(m, "seat"), m.get("reason")),
+    Msg.PASS_FACILITATOR: lambda g, s, m: g.pass_facilitator(s, field_of(m, "seat")),
+    Msg.ESTIMATE: lambda g, s, m: g.record_estimate(s, field_of(m, "value")),
+    Msg.NEXT_STORY: lambda g, s, m: g.next_story(s, m.get("id")),
+    Msg.STORY_ADD: lambda g, s, m: g.add_story(
+        s, field_of(m, "title"), m.get("key"), m.get("description")
+    ),
+    Msg.STORY_EDIT: lambda g, s, m: g.edit_story(s, field_of(m, "id"), m),
+    Msg.STORY_MOVE: lambda g, s, m: g.move_story(
+        s, field_of(m, "id"), field_of(m, "to")
+    ),
+    Msg.STORY_REMOVE: lambda g, s, m: g.remove_story(s, field_of(m, "id")),
+    Msg.STORY_SKIP: lambda g, s, m: g.skip_story(
+        s, field_of(m, "id"), m.get("skipped", True)
+    ),
+    Msg.START_TIMER: lambda g, s, m: g.start_timer(
+        s, field_of(m, "seconds"), m.get("reveal", True)
+    ),
+    Msg.STOP_TIMER: lambda g, s, m: g.stop_timer(s),
 }
 CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 
@@ -929,7 +1717,10 @@ class Host:
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/api/game", self.api_game)
         app.router.add_get("/qr.svg", self.qr)
+        app.router.add_post("/api/import", self.import_csv)
+        app.router.add_get("/api/export", self.export)
         app.router.add_get("/api/local/state", self.local_state)
+        app.router.add_get("/api/local/export", self.local_export)
         app.router.add_post("/api/local/{action}", self.local_action)
         app.router.add_static("/assets/", ASSETS_DIR, follow_symlinks=False)
         app.on_shutdown.append(self._on_shutdown)
@@ -972,6 +1763,7 @@ class Host:
         room.on_change = self._room_changed
         self.rooms[game.id] = room
         self.store.save(game, port=self.port)
+        room.schedule_timer()  # a resumed game's countdown runs on
         log.info("Hosting %r (game %s)", game.title, game.id)
         return room
 
@@ -1076,6 +1868,75 @@ class Host:
             out, kind="svg", scale=6, dark="#111", light="#fff", border=2, xmldecl=False
         )
         return web.Response(body=out.getvalue(), content_type="image/svg+xml")
+
+    # -- backlog import and results export (HTTP: a file outgrows a frame)
+
+    async def import_csv(self, request: web.Request) -> web.Response:
+        """Preview a backlog file for the facilitator, or import it."""
+
+        def refuse(status: int, message: str, line: int = 0) -> web.Response:
+            return web.json_response({"error": message, "line": line}, status=status)
+
+        room = self.room_for(request)
+        if room is None:
+            return refuse(404, "There is no such game on this host.")
+        if not self._origin_ok(request):
+            return refuse(403, "This game only accepts its own pages.")
+        token = request.headers.get("X-Poker-Token", "")
+        seat = room.game.seat_for_token(token) if token else None
+        if seat is None or seat.id != room.game.facilitator:
+            return refuse(403, "Only the facilitator can import stories.")
+        too_big = f"The file is over {MAX_IMPORT // (1024 * 1024)} MiB; split it."
+        if (request.content_length or 0) > MAX_IMPORT:
+            return refuse(413, too_big)
+        data = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            data += chunk
+            if len(data) > MAX_IMPORT:
+                return refuse(413, too_big)
+        try:
+            table = read_csv(bytes(data))
+            columns = [
+                import_column(request.query, name, default)
+                for name, default in (
+                    ("title", table.title),
+                    ("key", table.key),
+                    ("description", table.description),
+                )
+            ]
+            if columns[0] is None:
+                raise ImportProblem("Choose the column that holds the titles.")
+            stories = table_stories(table, columns[0], columns[1], columns[2])
+        except ImportProblem as exc:
+            return refuse(400, str(exc), exc.line)
+        answer: dict[str, Any] = {
+            "columns": table.header,
+            "title": columns[0],
+            "key": columns[1],
+            "description": columns[2],
+            "obvious": table.obvious,
+            "stories": len(stories),
+            "sample": [s.public() for s in stories[:5]],
+            "imported": 0,
+        }
+        if request.query.get("commit") == "1":
+            try:
+                room.commit(room.game.add_stories(seat.id, stories))
+            except Refused as exc:
+                return refuse(400, str(exc))
+            except StorageError as exc:
+                log.error("%s", exc)
+                return refuse(500, str(exc))
+            answer["imported"] = len(stories)
+            log.info("Imported %s stories into %r", len(stories), room.game.title)
+        return web.json_response(answer)
+
+    async def export(self, request: web.Request) -> web.Response:
+        """The results of a game being hosted, as CSV or Markdown."""
+        room = self.room_for(request)
+        if room is None:
+            raise web.HTTPNotFound(text="There is no such game on this host.")
+        return export_response(room.game, request.query.get("format", "csv"))
 
     # -- the websocket
 
@@ -1197,6 +2058,7 @@ class Host:
             )
         )
         client.send(room.state_frame(seat.id))
+        client.send(frame(Msg.BACKLOG, stories=room.game.public_backlog()))
         if change.game:
             room.broadcast_state(exclude=client)
         else:
@@ -1214,6 +2076,8 @@ class Host:
         if not self.lobby_key or not self._on_lobby_site(request):
             return False
         key = request.headers.get("X-Poker-Key", "")
+        if not key and request.method == "GET":
+            key = request.query.get("key", "")  # a download link sends no header
         origin = request.headers.get("Origin")
         same = origin is None or origin == f"http://127.0.0.1:{self.lobby_port}"
         return same and secrets.compare_digest(key, self.lobby_key)
@@ -1256,6 +2120,18 @@ class Host:
             f"http://127.0.0.1:{self.port}/?game={room.game.id}"
             f"#name={quote(name)}&token={quote(token)}&lobby={quote(lobby, safe='')}"
         )
+
+    async def local_export(self, request: web.Request) -> web.Response:
+        """The results of any stored game, for the lobby's export links."""
+        if not self._local_ok(request):
+            raise web.HTTPForbidden(
+                text="The lobby is only open to this computer's app."
+            )
+        try:
+            game = self.store.load(request.query.get("id", ""))
+        except StorageError as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        return export_response(game, request.query.get("format", "csv"))
 
     async def local_action(self, request: web.Request) -> web.Response:
         """Host, resume, join, stop, or remember the user's name."""
@@ -1349,6 +2225,38 @@ class Host:
 
 
 LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
+
+
+def import_column(query: Any, name: str, default: int | None) -> int | None:
+    """Read a column choice (?title=2, ?key=-1 for none) of an import."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        column = int(raw)
+    except ValueError:
+        raise ImportProblem(f"The {name} column must be a number.") from None
+    return None if column < 0 else column
+
+
+def export_response(game: Game, kind: str) -> web.Response:
+    """A download of a game's results: ``csv`` or ``md``."""
+    stem = "-".join("".join(c if c.isalnum() else " " for c in game.title).split())
+    name = f"{stem or 'planning-poker'}-results"
+    if kind == "csv":
+        body, mime, suffix = export_csv(game), "text/csv", "csv"
+    elif kind == "md":
+        body, mime, suffix = export_markdown(game).encode(), "text/markdown", "md"
+    else:
+        raise web.HTTPBadRequest(text="Ask for format=csv or format=md.")
+    disposition = f"attachment; filename*=UTF-8''{quote(f'{name}.{suffix}')}"
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": f"{mime}; charset=utf-8",
+            "Content-Disposition": disposition,
+        },
+    )
 
 
 async def probe_address(address: Any, within: float = 3.0) -> str:
@@ -1828,6 +2736,10 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
         if "--no-sandbox" not in flags:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
     import webview  # only on the GUI path, so a headless build can leave it out
+
+    # The results export links download files; the web view refuses that
+    # unless told otherwise.
+    webview.settings["ALLOW_DOWNLOADS"] = True
 
     # Automation (the tests) may set the lobby key; otherwise a fresh one.
     key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)

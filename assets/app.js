@@ -1,7 +1,7 @@
 // The game page: one state object, changed by socket messages and by what
 // people do, then handed to render(). Events are delegated to the document.
 
-import { MSG, ERR, NAME_MAX, ROLE } from "./protocol.js";
+import { CUSTOM_DECK, ERR, MSG, NAME_MAX, ROLE } from "./protocol.js";
 import { GameSocket, fetchGameInfo, tokenKey } from "./socket.js";
 import { render } from "./render.js";
 import { readStore, writeStore } from "./dom.js";
@@ -11,6 +11,7 @@ const NAME_KEY = "poker.name";
 const LOBBY_KEY = "poker.lobby";
 const ERROR_SHOWN_MS = 6000;
 const COPIED_SHOWN_MS = 2000;
+const TIMER_TICK_MS = 250;
 
 const params = new URLSearchParams(location.search);
 
@@ -24,11 +25,28 @@ const state = {
   closed: null, // { message, canRetry, button } once the socket gave up
   game: null,
   you: null, // { seat, vote }
+  backlog: [], // story records, in queue order (`backlog` messages)
+  clockOffset: 0, // the host's clock minus this one, in ms (from `state.now`)
   pendingVote: undefined, // a vote sent but not yet confirmed by `you`
   lobbyUrl: readStore(sessionStorage, LOBBY_KEY),
   error: null, // { message }
   announcement: "",
-  ui: { editingStory: false, storyDraft: "", newStory: "", copied: false, focus: null },
+  ui: {
+    editingStory: false,
+    storyDraft: "",
+    newStory: "",
+    copied: false,
+    focus: null,
+    estimate: "", // the final estimate being picked or typed
+    customDeck: false, // the custom deck editor is open
+    customCards: "",
+    deckRequest: null, // the last set_deck sent, to repeat with confirm
+    confirmDeck: null, // { message } while the host asks to confirm
+    removing: null, // the seat id the facilitator is about to remove
+    removeReason: "",
+    editingStoryId: null,
+    import: null, // { name, data, columns, preview, error } of a CSV file
+  },
 };
 
 let socket = null;
@@ -110,7 +128,11 @@ const handlers = {
   },
   [MSG.STATE](message) {
     announceChange(state.game, message.game);
-    if (state.game && state.game.round !== message.game.round) state.ui.editingStory = false;
+    if (typeof message.now === "number") state.clockOffset = message.now * 1000 - Date.now();
+    if (state.game && state.game.round !== message.game.round) {
+      state.ui.editingStory = false;
+      state.ui.estimate = "";
+    }
     state.game = message.game;
     state.you = message.you;
     state.pendingVote = undefined;
@@ -122,6 +144,14 @@ const handlers = {
     const index = seats.findIndex((seat) => seat.id === message.seat.id);
     if (index === -1) seats.push(message.seat);
     else seats[index] = message.seat;
+    update();
+  },
+  [MSG.BACKLOG](message) {
+    state.backlog = message.stories;
+    update();
+  },
+  [MSG.REMOVED](message) {
+    state.closed = { message: message.reason || "You were removed from the game.", canRetry: false };
     update();
   },
   [MSG.YOU](message) {
@@ -138,6 +168,8 @@ const handlers = {
         canRetry: true,
         button: "Play in this window",
       };
+    } else if (message.code === ERR.CONFIRM_NEEDED && message.ref === MSG.SET_DECK) {
+      state.ui.confirmDeck = { message: message.message };
     } else if (message.code === ERR.BAD_PASSCODE) {
       state.askPasscode = true;
       state.ui.focus = "passcode-input";
@@ -287,7 +319,156 @@ const actions = {
     if (socket) socket.retryNow();
     update();
   },
+  "next-story"() {
+    send(MSG.NEXT_STORY);
+  },
+  "story-start"(target) {
+    send(MSG.NEXT_STORY, { id: target.dataset.id });
+  },
+  "story-up"(target) {
+    moveStory(target.dataset.id, -1);
+  },
+  "story-down"(target) {
+    moveStory(target.dataset.id, 1);
+  },
+  "story-skip"(target) {
+    const story = state.backlog.find((s) => s.id === target.dataset.id);
+    if (story) send(MSG.STORY_SKIP, { id: story.id, skipped: !story.skipped });
+  },
+  "story-remove"(target) {
+    send(MSG.STORY_REMOVE, { id: target.dataset.id });
+  },
+  "story-edit"(target) {
+    state.ui.editingStoryId = target.dataset.id;
+    update();
+  },
+  "story-edit-cancel"() {
+    state.ui.editingStoryId = null;
+    update();
+  },
+  "pick-estimate"(target) {
+    state.ui.estimate = target.dataset.value;
+    update();
+  },
+  "timer-start"() {
+    const seconds = Number(document.querySelector("[data-ref=timer-select]").value);
+    const reveal = document.querySelector("[data-ref=timer-reveal]").checked;
+    send(MSG.START_TIMER, { seconds, reveal });
+  },
+  "timer-stop"() {
+    send(MSG.STOP_TIMER);
+  },
+  pass(target) {
+    send(MSG.PASS_FACILITATOR, { seat: target.dataset.seat });
+  },
+  "remove-seat"(target) {
+    state.ui.removing = target.dataset.seat;
+    state.ui.removeReason = "";
+    state.ui.focus = "remove-reason";
+    update();
+  },
+  "remove-confirm"() {
+    const reason = state.ui.removeReason.trim();
+    if (send(MSG.REMOVE, reason ? { seat: state.ui.removing, reason } : { seat: state.ui.removing })) {
+      state.ui.removing = null;
+      update();
+    }
+  },
+  "remove-cancel"() {
+    state.ui.removing = null;
+    update();
+  },
+  "deck-confirm"() {
+    if (state.ui.deckRequest) send(MSG.SET_DECK, { ...state.ui.deckRequest, confirm: true });
+    state.ui.confirmDeck = null;
+    state.ui.customDeck = false;
+    update();
+  },
+  "deck-cancel"() {
+    state.ui.confirmDeck = null;
+    update();
+  },
+  "custom-cancel"() {
+    state.ui.customDeck = false;
+    update();
+  },
+  "import-commit"() {
+    postImport(true);
+  },
+  "import-cancel"() {
+    state.ui.import = null;
+    update();
+  },
 };
+
+/** Title, key and description as typed in a story form. */
+function storyFields(form) {
+  const value = (name) => form.elements[name].value.trim();
+  return { title: value("title"), key: value("key"), description: value("description") };
+}
+
+function moveStory(id, step) {
+  const index = state.backlog.findIndex((story) => story.id === id);
+  if (index !== -1) send(MSG.STORY_MOVE, { id, to: Math.max(0, index + step) });
+}
+
+function setDeck(request) {
+  state.ui.deckRequest = request;
+  state.ui.confirmDeck = null;
+  send(MSG.SET_DECK, request);
+}
+
+/** True when "Next story" has a story to take after this one. */
+function hasNextStory() {
+  const current = state.game?.storyId;
+  return state.backlog.some((s) => s.estimate === null && !s.skipped && s.id !== current);
+}
+
+// ------------------------------------------------------------ CSV import (HTTP)
+
+async function postImport(commit) {
+  const file = state.ui.import;
+  if (!file || !state.gameId) return;
+  const query = new URLSearchParams({ game: state.gameId });
+  for (const [name, column] of Object.entries(file.columns)) {
+    if (column !== null && column !== undefined) query.set(name, String(column));
+  }
+  if (commit) query.set("commit", "1");
+  let response;
+  let data = {};
+  try {
+    response = await fetch(`/api/import?${query}`, {
+      method: "POST",
+      headers: { "X-Poker-Token": readStore(localStorage, tokenKey(state.gameId)) || "" },
+      body: file.data,
+    });
+    data = await response.json();
+  } catch {
+    file.error = "The host did not answer. Check the connection and try again.";
+    update();
+    return;
+  }
+  if (state.ui.import !== file) return; // cancelled meanwhile
+  if (!response.ok) {
+    file.error = data.error || `The host answered ${response.status}.`;
+  } else if (commit) {
+    state.ui.import = null;
+    announce(`${data.imported} ${data.imported === 1 ? "story" : "stories"} imported.`);
+  } else {
+    file.error = null;
+    file.preview = data;
+    file.columns = { title: data.title, key: data.key ?? -1, description: data.description ?? -1 };
+  }
+  update();
+}
+
+async function chooseImportFile(input) {
+  const chosen = input.files && input.files[0];
+  if (!chosen) return;
+  state.ui.import = { name: chosen.name, data: await chosen.arrayBuffer(), columns: {}, preview: null, error: null };
+  update();
+  postImport(false);
+}
 
 const forms = {
   name(form) {
@@ -326,6 +507,37 @@ const forms = {
       update();
     }
   },
+  "story-add"(form) {
+    const fields = storyFields(form);
+    if (fields.title && send(MSG.STORY_ADD, fields)) {
+      form.reset();
+      state.ui.focus = "add-title";
+      update();
+    }
+  },
+  "story-edit"(form) {
+    const fields = { id: state.ui.editingStoryId, ...storyFields(form) };
+    if (send(MSG.STORY_EDIT, fields)) {
+      state.ui.editingStoryId = null;
+      update();
+    }
+  },
+  estimate() {
+    const value = state.ui.estimate.trim();
+    if (!value) {
+      showError("Pick a card or type the final estimate first.");
+      update();
+      return;
+    }
+    const next = hasNextStory();
+    if (send(MSG.ESTIMATE, { value }) && next) send(MSG.NEXT_STORY);
+    update();
+  },
+  "custom-deck"() {
+    const cards = state.ui.customCards.split(/[\s,]+/).filter(Boolean);
+    setDeck({ deck: CUSTOM_DECK, cards });
+    update();
+  },
 };
 
 document.addEventListener("click", (event) => {
@@ -341,10 +553,21 @@ document.addEventListener("change", (event) => {
     send(MSG.SET_AUTO_REVEAL, { on: target.checked });
     update(); // Back to the host's value until it confirms.
   } else if (target.dataset.action === "deck") {
-    if (state.game && target.value !== state.game.deck.name) {
-      send(MSG.SET_DECK, { deck: target.value });
+    if (target.value === CUSTOM_DECK) {
+      state.ui.customDeck = true;
+      const deck = state.game?.deck;
+      state.ui.customCards = deck && deck.name === CUSTOM_DECK ? deck.cards.join(" ") : "";
+      state.ui.focus = "custom-cards";
+    } else if (state.game && target.value !== state.game.deck.name) {
+      state.ui.customDeck = false;
+      setDeck({ deck: target.value });
     }
     update();
+  } else if (target.dataset.action === "import-file") {
+    chooseImportFile(target);
+  } else if (target.dataset.action === "import-column" && state.ui.import) {
+    state.ui.import.columns[target.dataset.column] = Number(target.value);
+    postImport(false);
   }
 });
 
@@ -352,6 +575,9 @@ document.addEventListener("input", (event) => {
   const draft = event.target.dataset.draft;
   if (draft === "story") state.ui.storyDraft = event.target.value;
   else if (draft === "newStory") state.ui.newStory = event.target.value;
+  else if (draft === "estimate") state.ui.estimate = event.target.value;
+  else if (draft === "customCards") state.ui.customCards = event.target.value;
+  else if (draft === "removeReason") state.ui.removeReason = event.target.value;
 });
 
 document.addEventListener("submit", (event) => {
@@ -389,6 +615,11 @@ document.addEventListener("keydown", (event) => {
 });
 
 // ------------------------------------------------------------ start
+
+// The countdown moves on its own between messages.
+setInterval(() => {
+  if (state.game && state.game.timer && !state.game.revealed) update();
+}, TIMER_TICK_MS);
 
 const pendingToken = readFragment();
 update();

@@ -65,3 +65,20 @@ export function formatNumber(value) {
 export function plural(count, one, many) {
   return `${count} ${count === 1 ? one : many}`;
 }
+
+/** "1:05" for 65 seconds. */
+export function formatClock(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+/** The text as a web address when it is one (http or https), else null. */
+export function webLink(text) {
+  if (!text || !/^https?:\/\//i.test(text)) return null;
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

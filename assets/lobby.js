@@ -170,11 +170,27 @@ function render() {
     ref.recent,
     remote.recent,
     (game) => game.id,
-    () => gameItem("recent-game", "Resume", "resume", "recent-resume"),
+    () => {
+      const li = gameItem("recent-game", "Resume", "resume", "recent-resume");
+      // Results of any stored game; a link sends no header, so the key
+      // rides in the address (this site answers only on loopback).
+      const links = el("p", { cls: "game-item-links" });
+      links.append(
+        el("a", { cls: "link-button", text: "CSV", attrs: { "data-testid": "recent-export-csv", download: "" } }),
+        el("a", { cls: "link-button", text: "Markdown", attrs: { "data-testid": "recent-export-md", download: "" } }),
+      );
+      li.querySelector(".game-item-text").append(links);
+      return li;
+    },
     (li, game) => {
       const bits = [`round ${game.round}`, players(game.players), ago(game.updated)];
       if (game.story) bits.push(game.story);
       fillItem(li, game.id, game.title, bits.join(" · "));
+      const query = (format) =>
+        `/api/local/export?${new URLSearchParams({ id: game.id, format, key: state.key || "" })}`;
+      const [csv, md] = li.querySelectorAll(".game-item-links a");
+      if (csv.getAttribute("href") !== query("csv")) csv.setAttribute("href", query("csv"));
+      if (md.getAttribute("href") !== query("md")) md.setAttribute("href", query("md"));
       const hosted = remote.hosting && remote.hosting.id === game.id;
       setText(li.querySelector("button"), hosted ? "Open" : "Resume");
     },

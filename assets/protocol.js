@@ -12,13 +12,26 @@ export const MSG = Object.freeze({
   SET_DECK: "set_deck",
   SET_ROLE: "set_role",
   SET_AUTO_REVEAL: "set_auto_reveal",
+  REMOVE: "remove",
+  PASS_FACILITATOR: "pass_facilitator",
+  ESTIMATE: "estimate",
+  NEXT_STORY: "next_story",
+  STORY_ADD: "story_add",
+  STORY_EDIT: "story_edit",
+  STORY_MOVE: "story_move",
+  STORY_REMOVE: "story_remove",
+  STORY_SKIP: "story_skip",
+  START_TIMER: "start_timer",
+  STOP_TIMER: "stop_timer",
   PING: "ping",
   // Host to client.
   WELCOME: "welcome",
   STATE: "state",
   SEAT: "seat",
   YOU: "you",
+  BACKLOG: "backlog",
   ERROR: "error",
+  REMOVED: "removed",
   GOODBYE: "goodbye",
   PONG: "pong",
 });
@@ -36,6 +49,11 @@ export const ERR = Object.freeze({
   TOO_FAST: "too_fast",
   TAKEN_OVER: "taken_over",
   BAD_PASSCODE: "bad_passcode",
+  CONFIRM_NEEDED: "confirm_needed",
+  BAD_DECK: "bad_deck",
+  BACKLOG_FULL: "backlog_full",
+  BACKLOG_DONE: "backlog_done",
+  STORAGE: "storage",
 });
 
 export const ROLE = Object.freeze({ VOTER: "voter", OBSERVER: "observer" });
@@ -49,6 +67,10 @@ export const DECKS = Object.freeze([
   ["powers", "Powers of two"],
 ]);
 
+// The deck the facilitator types (`set_deck` with `cards`).
+export const CUSTOM_DECK = "custom";
+
 // Limits from the README, checked here too so people learn of them early.
 export const NAME_MAX = 40;
 export const STORY_MAX = 500;
+export const ESTIMATE_MAX = 20;

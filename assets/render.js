@@ -2,9 +2,10 @@
 // the state object and makes the page match it, reusing elements so that
 // the reveal flips the very cards that were face down.
 
-import { DECKS, ROLE } from "./protocol.js";
+import { CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
 import { el, refs, setText, show, syncList } from "./dom.js";
-import { formatNumber, numericValue, plural, shortcutKeys } from "./cards.js";
+import { formatClock, formatNumber, plural, shortcutKeys, webLink } from "./cards.js";
+import { renderBacklog, renderPlayers, renderResults } from "./panels.js";
 
 const CONNECTION_TEXT = {
   idle: "not connected",
@@ -27,9 +28,12 @@ function derive(state) {
   const me = game ? game.seats.find((seat) => seat.id === seatId) || null : null;
   const voters = game ? game.seats.filter((seat) => seat.role === ROLE.VOTER) : [];
   const selected = state.pendingVote !== undefined ? state.pendingVote : state.you?.vote ?? null;
+  const storyId = game ? game.storyId : null;
   return {
     game,
     me,
+    story: storyId ? state.backlog.find((story) => story.id === storyId) || null : null,
+    hasNextStory: state.backlog.some((s) => s.estimate === null && !s.skipped && s.id !== storyId),
     isFacilitator: Boolean(game && seatId && game.facilitator === seatId),
     isObserver: Boolean(me && me.role === ROLE.OBSERVER),
     revealed: Boolean(game && game.revealed),
@@ -95,6 +99,18 @@ function renderStory(state, view) {
   if (editing && ref["story-input"].value !== state.ui.storyDraft) {
     ref["story-input"].value = state.ui.storyDraft;
   }
+
+  const key = view.story ? view.story.key : "";
+  const link = webLink(key);
+  show(ref["story-meta"], Boolean(key) && !editing);
+  show(ref["story-link"], Boolean(link));
+  show(ref["story-key"], Boolean(key) && !link);
+  setText(ref["story-link"], link ? key : "");
+  if (link && ref["story-link"].getAttribute("href") !== link) ref["story-link"].setAttribute("href", link);
+  setText(ref["story-key"], link ? "" : key);
+  const description = view.story ? view.story.description : "";
+  show(ref["story-description"], Boolean(description) && !editing);
+  setText(ref["story-description"], description);
 }
 
 // ------------------------------------------------------------ seats
@@ -129,12 +145,10 @@ function seatTags(seat, view, state, extreme) {
 
 function seatExtreme(seat, view) {
   const result = view.game.result;
-  if (!view.revealed || !result || result.low === null || result.high === null) return null;
-  if (result.low === result.high) return null;
-  const value = numericValue(seat.vote);
-  if (value === null) return null;
-  if (value === result.low) return "low";
-  if (value === result.high) return "high";
+  if (!view.revealed || !result) return null;
+  // The host names them: the lowest and highest numeric cards' voters.
+  if ((result.lowest || []).includes(seat.id)) return "low";
+  if ((result.highest || []).includes(seat.id)) return "high";
   return null;
 }
 
@@ -203,6 +217,7 @@ function renderTableCenter(state, view) {
     status = "Everyone has voted. Waiting for the reveal.";
   }
   setText(ref.status, status);
+  renderTimer(state, view);
   show(ref.reveal, view.isFacilitator && !view.revealed);
   // The same new round as the side panel's, where the eyes are after a
   // reveal (on a phone the panel is far below).
@@ -210,6 +225,19 @@ function renderTableCenter(state, view) {
   ref["next-round"].disabled = state.conn !== "connected";
   ref.reveal.disabled = view.votedCount === 0 || state.conn !== "connected";
   toggle(ref.reveal, "is-ready", total > 0 && view.votedCount === total);
+}
+
+/** The countdown, on the host's clock (the offset comes with each state). */
+function renderTimer(state, view) {
+  const timer = view.game.timer;
+  const running = Boolean(timer) && !view.revealed;
+  show(ref.timer, running);
+  if (!running) return;
+  const left = Math.max(0, timer.ends * 1000 - (Date.now() + state.clockOffset));
+  const seconds = Math.ceil(left / 1000);
+  setText(ref.timer, seconds > 0 ? formatClock(seconds) : "Time is up");
+  toggle(ref.timer, "is-urgent", seconds <= 10);
+  toggle(ref.timer, "is-up", seconds === 0);
 }
 
 // ------------------------------------------------------------ result
@@ -232,6 +260,8 @@ function renderResult(state, view) {
   if (result.count > result.numeric) note += ` (${result.count} cards in all)`;
   if (result.count === 0) note = "Nobody voted this round.";
   setText(ref.numeric, note);
+  // Sizes and other words have no numbers: mode and chart say it all.
+  toggle(ref.result, "is-words", result.numeric === 0 && result.count > 0);
 
   show(ref.consensus, Boolean(result.consensus));
   toggle(ref.result, "is-consensus", Boolean(result.consensus));
@@ -269,6 +299,35 @@ function renderResult(state, view) {
     "aria-label",
     `Votes per card: ${bars.map(([card, count]) => `${card} ${count}`).join(", ") || "none"}`,
   );
+  renderEstimate(state, view);
+}
+
+/** The final estimate: shown to all once recorded, picked by the facilitator. */
+function renderEstimate(state, view) {
+  const history = view.game.history || [];
+  const last = history[history.length - 1];
+  const final = last && last.round === view.game.round ? last.final : null;
+  show(ref["final-recorded"], Boolean(final));
+  setText(ref["final-recorded"], final ? `Final estimate: ${final}` : "");
+  show(ref["estimate-form"], view.isFacilitator);
+  if (!view.isFacilitator) return;
+  const picked = state.ui.estimate;
+  syncList(
+    ref["estimate-cards"],
+    view.game.deck.cards,
+    (card) => `${view.game.deck.name}:${card}`,
+    () => el("button", { cls: "chip", attrs: { type: "button", "data-action": "pick-estimate" } }),
+    (button, card) => {
+      button.dataset.value = card;
+      setText(button, card);
+      toggle(button, "is-selected", picked === card);
+      button.setAttribute("aria-pressed", String(picked === card));
+    },
+  );
+  const input = ref["estimate-input"];
+  if (input.value !== picked && document.activeElement !== input) input.value = picked;
+  setText(ref["estimate-save"], view.hasNextStory ? "Save and next story" : "Save");
+  ref["estimate-save"].disabled = state.conn !== "connected";
 }
 
 // ------------------------------------------------------------ deck
@@ -327,10 +386,19 @@ function renderControls(state, view) {
   const select = ref["deck-select"];
   if (!select.options.length) {
     for (const [name, label] of DECKS) select.append(el("option", { text: label, attrs: { value: name } }));
+    select.append(el("option", { text: "Custom…", attrs: { value: CUSTOM_DECK } }));
   }
-  if (select.value !== view.game.deck.name && document.activeElement !== select) {
-    select.value = view.game.deck.name;
-  }
+  const shownDeck = state.ui.customDeck ? CUSTOM_DECK : view.game.deck.name;
+  if (select.value !== shownDeck && document.activeElement !== select) select.value = shownDeck;
+  show(ref["deck-editor"], state.ui.customDeck);
+  if (ref["custom-cards"].value !== state.ui.customCards) ref["custom-cards"].value = state.ui.customCards;
+  show(ref["deck-confirm"], Boolean(state.ui.confirmDeck));
+  setText(ref["deck-confirm-text"], state.ui.confirmDeck ? state.ui.confirmDeck.message : "");
+
+  const timing = Boolean(view.game.timer) && !view.revealed;
+  show(ref["timer-start"], !timing);
+  show(ref["timer-stop"], timing);
+  ref["timer-start"].disabled = view.revealed || state.conn !== "connected";
   ref["auto-reveal"].checked = Boolean(view.game.autoReveal);
   const offline = state.conn !== "connected";
   select.disabled = offline;
@@ -376,6 +444,9 @@ export function render(state) {
     renderResult(state, view);
     renderDeck(state, view);
     renderControls(state, view);
+    renderPlayers(state, view, ref);
+    renderBacklog(state, view, ref);
+    renderResults(state, view, ref);
     renderInvite(state);
   }
 

@@ -184,7 +184,8 @@ export class GameSocket {
       if (message.game) this.gameId = message.game;
       if (message.token) writeStore(localStorage, tokenKey(this.gameId), message.token);
       this.onStatus("connected");
-    } else if (message.type === MSG.GOODBYE) {
+    } else if (message.type === MSG.GOODBYE || message.type === MSG.REMOVED) {
+      // Gone for good: reconnecting would only sit down on a new seat.
       this.stopped = true;
     } else if (
       message.type === MSG.ERROR &&

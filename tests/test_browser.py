@@ -27,6 +27,17 @@ async def take_seat(page: Any, url: str, name: str) -> None:
     await page.get_by_test_id("connection").filter(has_text="connected").wait_for()
 
 
+async def seated(
+    headless_host: Callable[..., Any], strict_page: Any, *names: str
+) -> tuple[Any, list[Any]]:
+    """A host and one strict page per name, each seated under that name."""
+    host = headless_host("Sprint 42")
+    pages = [await strict_page(host.url) for _ in names]
+    for page, name in zip(pages, names, strict=True):
+        await take_seat(page, host.url, name)
+    return host, pages
+
+
 def record_frames(page: Any) -> list[str]:
     """Keep every websocket frame the page receives, as raw text."""
     frames: list[str] = []

@@ -67,15 +67,23 @@ def test_a_stored_game_loads_back_exactly(tmp_path: Path) -> None:
     assert [r["story"] for r in loaded.history] == ["PROJ-1 login", "PROJ-2 export"]
 
 
-def test_changes_saved_one_by_one_load_back_as_the_whole_game(tmp_path: Path) -> None:
-    # The host saves only what each change touched; the sum must be the game.
+def stored_table(
+    path: Path,
+) -> tuple[poker.Game, poker.Store, poker.Seat, poker.Seat]:
+    """A new game in a new store, Ada and Bob seated, each change saved."""
     game = poker.Game.new("Sprint 42")
-    store = poker.Store(tmp_path / "g.db")
+    store = poker.Store(path)
     store.save(game)
     ada, joined = game.join("Ada")
     store.save(game, joined)
     bob, joined = game.join("Bob")
     store.save(game, joined)
+    return game, store, ada, bob
+
+
+def test_changes_saved_one_by_one_load_back_as_the_whole_game(tmp_path: Path) -> None:
+    # The host saves only what each change touched; the sum must be the game.
+    game, store, ada, bob = stored_table(tmp_path / "g.db")
     steps = [
         lambda: game.set_story(ada.id, "PROJ-1 login"),
         lambda: game.vote(ada.id, "3"),
@@ -92,6 +100,38 @@ def test_changes_saved_one_by_one_load_back_as_the_whole_game(tmp_path: Path) ->
 
     assert store.load(game.id) == game
     assert len(game.history) == 2
+    store.close()
+
+
+def test_estimation_changes_saved_one_by_one_load_back_whole(tmp_path: Path) -> None:
+    # Backlog, final estimates, decks and the timer each save only their part.
+    game, store, ada, bob = stored_table(tmp_path / "g.db")
+    story = lambda n: game.backlog[n].id  # noqa: E731
+    steps = [
+        lambda: game.add_story(ada.id, "PROJ-1 login", "PROJ-1", "SSO"),
+        lambda: game.add_story(ada.id, "PROJ-2 export"),
+        lambda: game.add_story(ada.id, "PROJ-3 search"),
+        lambda: game.move_story(ada.id, story(2), 0),
+        lambda: game.skip_story(ada.id, story(0)),
+        lambda: game.edit_story(ada.id, story(1), {"title": "PROJ-1 SSO login"}),
+        lambda: game.next_story(ada.id),
+        lambda: game.set_deck(ada.id, poker.CUSTOM_DECK, ["S", "M", "L", "🐘"]),
+        lambda: game.start_timer(ada.id, 60, now=1000.0),
+        lambda: game.vote(ada.id, "M"),
+        lambda: game.vote(bob.id, "🐘"),  # the last vote: the round reveals
+        lambda: game.record_estimate(ada.id, "L"),
+        lambda: game.next_story(ada.id),
+        lambda: game.remove_story(ada.id, story(0)),
+        lambda: game.pass_facilitator(ada.id, bob.id),
+        lambda: game.set_connected(ada.id, False),
+        lambda: game.set_connected(bob.id, False),
+    ]
+
+    for step in steps:
+        store.save(game, step())
+
+    assert store.load(game.id) == game
+    assert store.load(game.id).history[-1]["final"] == "L"
     store.close()
 
 
@@ -352,3 +392,86 @@ async def test_a_damaged_database_is_moved_aside_and_a_fresh_game_works(
     await ada.send(M.VOTE, card="3")
     game = (await ada.expect(M.STATE))["game"]
     assert (game["title"], game["revealed"]) == ("Fresh start", True)
+
+
+# ---------------------------------------------------------------- migration
+
+#: The schema of the first release, as its databases are on users' disks.
+FIRST_SCHEMA = """
+CREATE TABLE games (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, host TEXT NOT NULL,
+    deck TEXT NOT NULL, story TEXT NOT NULL, round INTEGER NOT NULL,
+    revealed INTEGER NOT NULL, facilitator TEXT, auto_reveal INTEGER NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL, round_started REAL NOT NULL,
+    port INTEGER
+);
+CREATE TABLE seats (
+    game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+    id TEXT NOT NULL, token TEXT NOT NULL, name TEXT NOT NULL,
+    role TEXT NOT NULL, vote TEXT, joined REAL NOT NULL,
+    PRIMARY KEY (game, id)
+);
+CREATE TABLE rounds (
+    game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL, record TEXT NOT NULL
+);
+CREATE INDEX rounds_game ON rounds (game, n);
+"""
+
+
+def first_release_db(path: Path) -> None:
+    """A database as the first release left it: one game, a played round."""
+    record = {
+        "round": 1,
+        "story": "PROJ-1",
+        "deck": "fibonacci",
+        "votes": {"s1": ["Ada", "5"]},
+        "started": 1.0,
+        "revealed": 2.0,
+    }
+    db = sqlite3.connect(path)
+    db.executescript(FIRST_SCHEMA)
+    db.execute(
+        "INSERT INTO games VALUES ('g1','Old sprint','h','tshirt','PROJ-2',2,0,"
+        "'s1',1,1.0,2.0,3.0,8000)"
+    )
+    db.execute("INSERT INTO seats VALUES ('g1','s1','tok','Ada','voter','M',1.0)")
+    db.execute("INSERT INTO rounds VALUES ('g1',1,?)", (json.dumps(record),))
+    db.commit()
+    db.close()
+
+
+def test_a_database_of_the_first_release_opens_and_loads(tmp_path: Path) -> None:
+    first_release_db(tmp_path / "g.db")
+
+    store = poker.Store(tmp_path / "g.db")
+    game = store.load("g1")
+    store.close()
+
+    assert (game.title, game.deck, game.story, game.round) == (
+        "Old sprint",
+        "tshirt",
+        "PROJ-2",
+        2,
+    )
+    assert game.seats["s1"].vote == "M"
+    assert (game.backlog, game.story_id, game.timer) == ([], None, None)
+    assert game.public()["history"][0]["final"] is None
+
+
+def test_an_old_database_stores_the_new_parts_after_migration(tmp_path: Path) -> None:
+    first_release_db(tmp_path / "g.db")
+    store = poker.Store(tmp_path / "g.db")
+    game = store.load("g1")
+    game.add_story("s1", "PROJ-3", "K-3")
+    game.set_deck("s1", poker.CUSTOM_DECK, ["👍", "👎"], confirm=True)
+    game.start_timer("s1", 60, now=100.0)
+
+    store.save(game)
+    store.close()
+
+    again = poker.Store(tmp_path / "g.db")
+    loaded = again.load("g1")
+    again.close()
+    assert [(s.key, s.title) for s in loaded.backlog] == [("K-3", "PROJ-3")]
+    assert (loaded.cards, loaded.timer) == (("👍", "👎"), game.timer)

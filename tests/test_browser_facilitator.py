@@ -1,0 +1,134 @@
+"""The facilitator runs a session from the page in a real Chromium: backlog,
+CSV import, timer, final estimate, results and export.
+
+The host is a real `poker.py --headless` on loopback (no discovery); every
+page fails the test on a console error or a request that leaves the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conftest import ROOT
+from test_browser import seated
+
+pytestmark = pytest.mark.timeout(120)
+
+ARTIFACTS = ROOT / "test-artifacts"
+IMPORT = 'Summary,Issue key\r\nSearch by tag,PROJ-3\r\n"Export, as CSV",PROJ-4\r\n'
+
+
+async def shoot(page: Any, name: str) -> None:
+    """Screenshots of the page, wide and phone-sized, for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.wait_for_timeout(1000)  # the card flip and panels settle
+    for width, height in ((1280, 800), (375, 740)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(
+            path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True
+        )
+    await page.set_viewport_size({"width": 1280, "height": 800})
+
+
+async def test_the_facilitator_runs_a_session_from_the_page(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+
+    # The backlog: one story typed, two imported from a CSV file.
+    await ada.get_by_test_id("add-title").fill("Log in with SSO")
+    await ada.get_by_test_id("add-key").fill("PROJ-1")
+    await ada.get_by_test_id("add-submit").click()
+    await ada.get_by_test_id("import-file").set_input_files(
+        {"name": "jira.csv", "mimeType": "text/csv", "buffer": IMPORT.encode()}
+    )
+    await ada.get_by_test_id("import-sample").get_by_text("PROJ-4").wait_for()
+    preview = await ada.get_by_test_id("import-summary").inner_text()
+    await ada.get_by_test_id("import-commit").click()
+    await bob.get_by_test_id("backlog-item").nth(2).wait_for()
+
+    # The first story, a timer, two votes.
+    await ada.get_by_test_id("next-story").click()
+    await bob.get_by_test_id("story").filter(has_text="Log in with SSO").wait_for()
+    await ada.get_by_test_id("timer-start").click()
+    await bob.get_by_test_id("timer").wait_for()
+    timer = await bob.get_by_test_id("timer").inner_text()
+    await shoot(ada, "facilitator-voting")
+    await ada.locator('[data-testid=card][data-card="5"]').click()
+    await bob.locator('[data-testid=card][data-card="8"]').click()
+    await ada.locator("body.is-revealed").wait_for()
+    low = await bob.locator("[data-testid=seat].is-low").inner_text()
+
+    # The final estimate, and on to the next story.
+    await ada.get_by_test_id("estimate-cards").get_by_text("8", exact=True).click()
+    await shoot(ada, "facilitator-revealed")
+    await ada.get_by_test_id("estimate-save").click()
+    await bob.get_by_test_id("story").filter(has_text="Search by tag").wait_for()
+    row = await bob.get_by_test_id("results-row").first.inner_text()
+    await shoot(bob, "player-results")
+    href = await ada.get_by_test_id("export-csv").get_attribute("href")
+    export = await ada.request.get(host.url.rstrip("/") + href)
+    body = await export.body()
+
+    assert preview == "jira.csv: 2 stories to import."
+    assert timer in ("1:00", "0:59", "0:58")
+    assert "Ada" in low
+    assert row.split("\t")[1:3] == ["Log in with SSO", "8"]
+    assert body.startswith(b"\xef\xbb\xbf")
+    lines = body.decode("utf-8-sig").splitlines()
+    assert lines[1].startswith("PROJ-1,Log in with SSO,8,6.5,6.5,no,1,5,8")
+    assert lines[3] == 'PROJ-4,"Export, as CSV",,,,,0,,'
+
+
+async def test_a_deck_change_over_votes_asks_first_and_a_custom_deck_follows(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    _, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+    await bob.locator('[data-testid=card][data-card="8"]').click()
+    await ada.locator("[data-testid=seat].is-voted").wait_for()
+
+    await ada.get_by_test_id("deck-select").select_option("custom")
+    await ada.get_by_test_id("custom-cards").fill("👍 👎 🤷🏽‍♀️ ∞")
+    await ada.get_by_test_id("custom-save").click()
+    await ada.get_by_test_id("deck-confirm").wait_for()
+    asked = await ada.get_by_test_id("deck-confirm").inner_text()
+    still_voted = await bob.locator("[data-testid=seat].is-voted").count()
+    await ada.get_by_test_id("deck-confirm-yes").click()
+    await bob.locator('[data-testid=card][data-card="🤷🏽‍♀️"]').wait_for()
+
+    assert "clears the 1 vote" in asked
+    assert still_voted == 1
+    assert await bob.locator("[data-testid=seat].is-voted").count() == 0
+    assert await bob.get_by_test_id("card").count() == 4
+
+
+async def test_the_facilitator_passes_the_role_and_removes_a_player(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    _, (ada, bob, cyd) = await seated(headless_host, strict_page, "Ada", "Bob", "Cyd")
+    await ada.get_by_test_id("player").nth(1).wait_for()
+
+    await (
+        ada.get_by_test_id("player")
+        .filter(has_text="Cyd")
+        .get_by_test_id("remove-button")
+        .click()
+    )
+    await ada.get_by_test_id("remove-reason").fill("Wrong meeting, sorry!")
+    await ada.get_by_test_id("remove-yes").click()
+    await cyd.get_by_test_id("closed-banner").wait_for()
+    told = await cyd.get_by_test_id("closed-banner").inner_text()
+    await (
+        ada.get_by_test_id("player")
+        .filter(has_text="Bob")
+        .get_by_test_id("pass-button")
+        .click()
+    )
+    await bob.get_by_test_id("controls").wait_for()
+
+    assert "Wrong meeting, sorry!" in told
+    assert await ada.get_by_test_id("controls").is_hidden()
+    assert await ada.get_by_test_id("seat").count() == 2
