@@ -12,6 +12,8 @@ export const MSG = Object.freeze({
   SET_DECK: "set_deck",
   SET_ROLE: "set_role",
   SET_AUTO_REVEAL: "set_auto_reveal",
+  REMOVE: "remove",
+  SET_AWAY_TIMEOUT: "set_away_timeout",
   PING: "ping",
   // Host to client.
   WELCOME: "welcome",
@@ -19,6 +21,7 @@ export const MSG = Object.freeze({
   SEAT: "seat",
   YOU: "you",
   ERROR: "error",
+  REMOVED: "removed",
   GOODBYE: "goodbye",
   PONG: "pong",
 });
@@ -36,6 +39,7 @@ export const ERR = Object.freeze({
   TOO_FAST: "too_fast",
   TAKEN_OVER: "taken_over",
   BAD_PASSCODE: "bad_passcode",
+  STORAGE: "storage",
 });
 
 export const ROLE = Object.freeze({ VOTER: "voter", OBSERVER: "observer" });
@@ -52,3 +56,15 @@ export const DECKS = Object.freeze([
 // Limits from the README, checked here too so people learn of them early.
 export const NAME_MAX = 40;
 export const STORY_MAX = 500;
+export const PASSCODE_MAX = 64;
+
+// Choices the facilitator has for how long an away seat is kept
+// (`set_away_timeout`, seconds; 0 keeps it for ever), with their labels.
+export const AWAY_TIMEOUTS = Object.freeze([
+  [60, "1 minute"],
+  [300, "5 minutes"],
+  [600, "10 minutes"],
+  [1800, "30 minutes"],
+  [3600, "1 hour"],
+  [0, "never"],
+]);
