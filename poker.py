@@ -920,8 +920,11 @@ class Client:
 
     async def pump(self) -> None:
         """Write queued frames to the socket until told to stop."""
-        while (frame := await self.queue.get()) is not None:
-            await self.ws.send_str(frame)
+        try:
+            while (frame := await self.queue.get()) is not None:
+                await self.ws.send_str(frame)
+        except ConnectionError as exc:  # the peer went: the reader ends too
+            wslog.debug("Socket of %s lost while sending: %s", self.peer, exc)
 
     def finish(self) -> None:
         """Let the pump send what is queued, then stop."""
