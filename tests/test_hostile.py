@@ -242,7 +242,7 @@ async def test_many_sockets_at_once_leave_the_table_working(table: Table) -> Non
     (ada,) = await table.seated("Ada")
 
     many = await asyncio.gather(
-        *(table.connect() for _ in range(poker.MAX_SOCKETS_PER_ADDRESS - 1))
+        *(table.connect() for _ in range(poker.MAX_SOCKETS_PER_ADDRESS - 2))
     )
     await asyncio.gather(*(p.ws.close() for p in many))
     await ada.send(M.VOTE, card="8")
