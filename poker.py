@@ -326,7 +326,7 @@ class Game:
     @classmethod
     def new(cls, title: str, host: str = "", deck: str = DEFAULT_DECK) -> Game:
         """Start a game with a fresh id."""
-        if deck not in DECKS:
+        if not isinstance(deck, str) or deck not in DECKS:
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
         title = clean_text(title, "title", MAX_TITLE)
         return cls(id=secrets.token_hex(6), title=title, host=host, deck=deck)
@@ -567,7 +567,7 @@ class Game:
     def set_deck(self, seat_id: str, deck: Any) -> Change:
         """Switch decks; cards of the old deck mean nothing in the new one."""
         self._require(seat_id, facilitator=True)
-        if deck not in DECKS:
+        if not isinstance(deck, str) or deck not in DECKS:
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
         self.deck = deck
         self._clear_votes()

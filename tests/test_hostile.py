@@ -118,6 +118,10 @@ SCRIPT = '<script>alert(1)</script><img src=x onerror="alert(2)">'
         ('{"type": "vote", "card": 5}', "bad_card"),  # a number, not the card "5"
         ('{"type": "vote", "card": ["5"]}', "bad_card"),  # a list
         ('{"type": "vote", "card": {"x": 1}}', "bad_card"),  # an object
+        (
+            '{"type": "set_deck", "deck": ["tshirt"]}',
+            "bad_message",
+        ),  # found by hypothesis
         ('{"type": "set_role"}', "bad_message"),  # a field missing
         ('{"type": "set_role", "role": "facilitator"}', "bad_message"),  # no role
         ('{"type": "remove", "seat": 5}', "bad_message"),  # a seat id of the wrong type
@@ -234,6 +238,8 @@ async def test_sockets_to_one_host_are_limited(table: Table) -> None:
 
         assert refused_.value.status == 503
         await players[0].join("Still here")
+        for player in players:
+            await player.ws.close()
     finally:
         await others.session.close()
 
