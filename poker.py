@@ -2087,6 +2087,37 @@ def close_on_signal(close: Callable[[], None]) -> None:
     threading.Thread(target=wait, name="poker-signals", daemon=True).start()
 
 
+def refuse_bridge_call(window: Any, func_name: str, param: Any, value_id: str) -> None:
+    """Stand in for pywebview's JS-to-Python dispatcher: answer no page."""
+    guilog.debug("A page tried to call into the app (%.40r); refused", func_name)
+
+
+def close_js_bridge() -> None:
+    """Make ``window.pywebview._bridge.call`` reach no Python at all.
+
+    pywebview injects ``window.pywebview`` into every page the window shows,
+    a teammate's game page served by another machine included. Even with no
+    ``js_api`` its dispatcher moves the window, sets shared state and runs
+    DOM event handlers for any page that asks. No page of ours calls Python,
+    so the dispatcher is replaced in every module that imported it.
+    XXX: Qt's bridge still shows ``alert()`` boxes itself (``_pywebviewAlert``)
+    before any dispatcher runs; a page can do no more with it than with alert().
+    """
+    import importlib
+
+    import webview.util
+
+    platform = {"win32": "edgechromium", "darwin": "cocoa"}.get(sys.platform, "qt")
+    modules: list[Any] = [webview.util]
+    try:
+        modules.append(importlib.import_module(f"webview.platforms.{platform}"))
+    except ImportError as exc:  # the GUI start reports what is missing
+        guilog.debug("No %s platform module to close: %s", platform, exc)
+    for module in modules:
+        if hasattr(module, "js_bridge_call"):
+            module.js_bridge_call = refuse_bridge_call
+
+
 def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     """Open the lobby window; the server runs on its own thread and loop."""
     check_display()
@@ -2096,6 +2127,8 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
         if "--no-sandbox" not in flags:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
     import webview  # only on the GUI path, so a headless build can leave it out
+
+    close_js_bridge()
 
     # Automation (the tests) may set the lobby key; otherwise a fresh one.
     key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)

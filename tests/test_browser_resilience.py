@@ -16,6 +16,7 @@ from yarl import URL
 
 import poker
 from conftest import _endpoint
+from test_browser import take_seat
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,12 +24,15 @@ XSS_NAME = "<img src=x onerror=window.__pwned=1>"
 XSS_STORY = "<script>window.__pwned=2</script><b onclick=x>bold</b>"
 
 
-async def take_seat(page: Any, url: str, name: str) -> None:
-    """Open the game page and sit down under ``name``."""
-    await page.goto(url)
-    await page.get_by_test_id("name-input").fill(name)
-    await page.get_by_test_id("name-submit").click()
-    await connected(page)
+async def two_pages(
+    headless_host: Callable[..., Any], strict_page: Any, names: tuple[str, str]
+) -> tuple[Any, Any, Any]:
+    """A new host, and two pages seated at it under *names*, in order."""
+    host = headless_host("Sprint 42")
+    pages = [await strict_page(host.url) for _ in names]
+    for page, name in zip(pages, names, strict=True):
+        await take_seat(page, host.url, name)
+    return host, pages[0], pages[1]
 
 
 async def connected(page: Any) -> None:
@@ -54,11 +58,7 @@ def record_frames(page: Any) -> list[dict[str, Any]]:
 async def test_after_a_kill_and_resume_each_page_gets_its_seat_role_and_card(
     headless_host: Callable[..., Any], strict_page: Any
 ) -> None:
-    host = headless_host("Sprint 42")
-    ada = await strict_page(host.url)
-    bob = await strict_page(host.url)
-    await take_seat(ada, host.url, "Ada")
-    await take_seat(bob, host.url, "Bob")
+    host, ada, bob = await two_pages(headless_host, strict_page, ("Ada", "Bob"))
     await ada.locator('[data-testid=card][data-card="8"]').click()
     await bob.get_by_test_id("role-observer").click()
     await ada.locator("[data-testid=seat].is-observer").wait_for()
@@ -118,11 +118,11 @@ async def test_a_page_busy_for_15_seconds_stays_connected(
 async def test_script_in_names_and_stories_is_shown_as_text(
     headless_host: Callable[..., Any], strict_page: Any
 ) -> None:
-    host = headless_host("Sprint 42")
-    ada = await strict_page(host.url)
-    bob = await strict_page(host.url)
-    await take_seat(ada, host.url, XSS_NAME)
-    await take_seat(bob, host.url, "Bob \u202e\U0001f984 \u0639\u0644\u064a")
+    _, ada, bob = await two_pages(
+        headless_host,
+        strict_page,
+        (XSS_NAME, "Bob \u202e\U0001f984 \u0639\u0644\u064a"),
+    )
 
     await ada.get_by_test_id("story-edit").click()
     await ada.get_by_test_id("story-input").fill(XSS_STORY)
