@@ -412,3 +412,36 @@ async def test_api_game_says_locked_and_never_the_passcode(locked: Table) -> Non
     assert json.loads(text)["locked"] is True
     assert "sesame" not in text
     assert "sesame" not in locked.game.passcode
+
+
+# ---------------------------------------------------------------- origin
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("OWN", True),  # the desktop window's own page, http://127.0.0.1:PORT
+        (None, True),  # no Origin: not a browser page (a script, a test)
+        ("http://127.0.0.1:1", False),  # another site on the same machine
+        ("http://localhost:PORT", False),  # same port, another host name
+        ("null", False),  # a file:// page or a sandboxed frame
+        ("http://127.0.0.1:PORT.evil.example", False),  # a look-alike
+    ],
+)
+async def test_the_socket_checks_the_pages_origin_before_the_upgrade(
+    table: Table, origin: str | None, accepted: bool
+) -> None:
+    port = str(table.host.port)
+    headers = {}
+    if origin is not None:
+        own = table.url.rstrip("/")
+        headers["Origin"] = own if origin == "OWN" else origin.replace("PORT", port)
+
+    if accepted:
+        player = await table.connect(headers=headers)
+        assert (await player.join("Ada"))["game"]
+    else:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused_:
+            await table.connect(headers=headers)
+        assert refused_.value.status == 403
+        assert table.game.seats == {}
