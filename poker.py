@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import hashlib
 import io
 import ipaddress
 import json
@@ -103,7 +104,24 @@ MAX_BACKLOG = 5000
 #: Largest CSV file the host reads for an import (HTTP body, in bytes).
 MAX_IMPORT = 4 * 1024 * 1024
 MIN_TIMER, MAX_TIMER = 5, 3600
+MAX_PASSCODE = 64
 MAX_FRAME = 64 * 1024
+#: Seconds of silence after which the host pings a socket; a socket that
+#: does not answer within half of it is closed and its seat shown as away.
+HEARTBEAT = 10.0
+#: Seconds a seat may stay away before the host gives it up (the
+#: facilitator can change it per game; 0 keeps away seats for ever).
+AWAY_TIMEOUT = 600
+AWAY_TIMEOUT_MIN = 30
+AWAY_TIMEOUT_MAX = 7 * 24 * 3600
+#: Open sockets a host accepts in all, and from one address: enough for any
+#: team, few enough that a runaway script cannot exhaust the host.
+MAX_SOCKETS = 200
+MAX_SOCKETS_PER_ADDRESS = 20
+#: A wrong passcode is answered after a delay that doubles with each wrong
+#: guess from the same address, up to the maximum.
+PASSCODE_DELAY_FIRST = 0.5
+PASSCODE_DELAY_MAX = 8.0
 #: A client may send this many messages in a burst, refilled per second.
 RATE_BURST = 40
 RATE_PER_SECOND = 20.0
@@ -127,11 +145,15 @@ class PokerError(Exception):
 
 
 class Refused(PokerError):
-    """A player's request broke a rule; nothing changed."""
+    """A player's request broke a rule; nothing changed.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``delay`` holds the answer back that many seconds (wrong passcodes).
+    """
+
+    def __init__(self, code: str, message: str, delay: float = 0.0) -> None:
         super().__init__(message)
         self.code = code
+        self.delay = delay
 
 
 class StorageError(PokerError):
@@ -176,6 +198,7 @@ class Msg:
     STORY_SKIP = "story_skip"
     START_TIMER = "start_timer"
     STOP_TIMER = "stop_timer"
+    SET_AWAY_TIMEOUT = "set_away_timeout"
     PING = "ping"
     # Host to client.
     WELCOME = "welcome"
@@ -196,6 +219,12 @@ ROLES = (VOTER, OBSERVER)
 # ---------------------------------------------------------------- game rules
 
 
+#: Bidirectional embeddings, overrides and isolates (Unicode UAX #9): one
+#: left open in a name would reverse the text after it on other screens.
+#: Right-to-left letters themselves are kept.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> str:
     """Return ``value`` as tidy one-paragraph text, or refuse it."""
     if not isinstance(value, str):
@@ -203,7 +232,9 @@ def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> 
     # Control characters would corrupt the layout of every other player's
     # screen; line breaks are allowed only where they carry meaning.
     text = "".join(
-        " " if unicodedata.category(ch) == "Cc" and ch != "\n" else ch for ch in value
+        " " if unicodedata.category(ch) == "Cc" and ch != "\n" else ch
+        for ch in value
+        if ch not in BIDI_CONTROLS
     ).strip()
     if not text and not empty_ok:
         raise Refused("bad_message", f"The {what} cannot be empty.")
@@ -212,6 +243,11 @@ def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> 
             "bad_message", f"The {what} is too long (at most {limit} characters)."
         )
     return text
+
+
+def hash_passcode(salt: str, passcode: str) -> str:
+    """The stored form of a passcode: SHA-256 of salt and passcode."""
+    return hashlib.sha256(f"{salt}:{passcode}".encode()).hexdigest()
 
 
 def card_value(card: str) -> float | None:
@@ -378,6 +414,8 @@ class Seat:
     connected: bool = False
     vote: str | None = None
     joined: float = field(default_factory=time.time)
+    #: When its player went away (epoch seconds); None while connected.
+    away_since: float | None = None
 
     def public(self, revealed: bool) -> dict[str, Any]:
         """Return what every player may see of this seat."""
@@ -386,6 +424,7 @@ class Seat:
             "name": self.name,
             "role": self.role,
             "connected": self.connected,
+            "awaySince": self.away_since,
             "voted": self.vote is not None,
             "vote": self.vote if revealed else None,
         }
@@ -445,6 +484,10 @@ class Game:
     revealed: bool = False
     facilitator: str | None = None
     auto_reveal: bool = True
+    #: Seconds an away seat is kept; 0 keeps it for ever.
+    away_timeout: int = AWAY_TIMEOUT
+    #: ``salt$sha256`` of the passcode, or "" for an open game.
+    passcode: str = ""
     seats: dict[str, Seat] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     round_started: float = field(default_factory=time.time)
@@ -460,7 +503,7 @@ class Game:
     @classmethod
     def new(cls, title: str, host: str = "", deck: str = DEFAULT_DECK) -> Game:
         """Start a game with a fresh id."""
-        if deck not in DECKS:
+        if not isinstance(deck, str) or deck not in DECKS:
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
         title = clean_text(title, "title", MAX_TITLE)
         return cls(id=secrets.token_hex(6), title=title, host=host, deck=deck)
@@ -469,6 +512,32 @@ class Game:
     def cards(self) -> tuple[str, ...]:
         """The cards of the current deck."""
         return self.custom if self.deck == CUSTOM_DECK else DECKS[self.deck]
+
+    @property
+    def locked(self) -> bool:
+        """True when joining needs a passcode."""
+        return bool(self.passcode)
+
+    def lock(self, passcode: Any) -> None:
+        """Require ``passcode`` to join (an empty one opens the game)."""
+        text = clean_text(passcode or "", "passcode", MAX_PASSCODE, empty_ok=True)
+        if not text:
+            self.passcode = ""
+            return
+        # Only a salted hash is stored, so a copied database tells no one
+        # the passcode (nor whether two games share one).
+        salt = secrets.token_hex(8)
+        self.passcode = f"{salt}${hash_passcode(salt, text)}"
+
+    def passcode_ok(self, passcode: Any) -> bool:
+        """True when ``passcode`` opens this game."""
+        if not self.passcode:
+            return True
+        if not isinstance(passcode, str):
+            return False
+        salt, _, digest = self.passcode.partition("$")
+        given = hash_passcode(salt, passcode.strip())
+        return secrets.compare_digest(given, digest)
 
     def seat_for_token(self, token: str) -> Seat | None:
         """Find the seat that a secret token belongs to."""
@@ -497,6 +566,7 @@ class Game:
         if role is not None:
             seat.role = role
         seat.connected = True
+        seat.away_since = None
         if seat.role == OBSERVER:
             seat.vote = None
         change.seats.add(seat.id)
@@ -514,12 +584,73 @@ class Game:
         self.facilitator = seat.id
         return seat
 
-    def set_connected(self, seat_id: str, connected: bool) -> Change:
+    def set_connected(
+        self, seat_id: str, connected: bool, now: float | None = None
+    ) -> Change:
         """Mark a seat present or away; an away voter stops blocking."""
         seat = self.seats[seat_id]
         seat.connected = connected
+        seat.away_since = None if connected else (now or time.time())
         change = Change(seats={seat_id})
         return self._maybe_auto_reveal(change)
+
+    def all_away(self, now: float) -> None:
+        """Count every seat as away from ``now`` (a host starting up)."""
+        for seat in self.seats.values():
+            seat.connected = False
+            if seat.away_since is None:
+                seat.away_since = now
+
+    def next_expiry(self) -> float | None:
+        """When the next away seat is due to be given up, if ever."""
+        if not self.away_timeout:
+            return None
+        times = [
+            s.away_since + self.away_timeout
+            for s in self.seats.values()
+            if s.away_since is not None and s.id != self.facilitator
+        ]
+        return min(times, default=None)
+
+    def expire(self, now: float) -> Change:
+        """Give up the seats away for longer than the timeout.
+
+        The facilitator's seat is kept: the table would have nobody to run
+        it, and the host's own user is away until their page opens.
+        """
+        due = self.next_expiry()
+        if due is None or due > now:
+            return Change()
+        minutes = max(1, round(self.away_timeout / 60))
+        reason = (
+            f"You were away for more than {plural(minutes, 'minute', 'minutes')}, "
+            "so the host gave your seat up. Join again to play."
+        )
+        change = Change(game=True)
+        for seat in list(self.seats.values()):
+            if (
+                seat.away_since is not None
+                and seat.id != self.facilitator
+                and seat.away_since + self.away_timeout <= now
+            ):
+                del self.seats[seat.id]
+                change.removed[seat.id] = reason
+        return self._maybe_auto_reveal(change)
+
+    def set_away_timeout(self, seat_id: str, seconds: Any) -> Change:
+        """Change how long away seats are kept, at the facilitator's word."""
+        self._require(seat_id, facilitator=True)
+        valid = isinstance(seconds, int) and not isinstance(seconds, bool)
+        if not valid or not (
+            seconds == 0 or AWAY_TIMEOUT_MIN <= seconds <= AWAY_TIMEOUT_MAX
+        ):
+            raise Refused(
+                "bad_message",
+                f"'seconds' must be 0 (never) or a whole number from "
+                f"{AWAY_TIMEOUT_MIN} to {AWAY_TIMEOUT_MAX}.",
+            )
+        self.away_timeout = seconds
+        return Change(game=True)
 
     def _require(self, seat_id: str, facilitator: bool = False) -> Seat:
         seat = self.seats.get(seat_id)
@@ -637,7 +768,7 @@ class Game:
         Votes of an open round are lost, so that needs ``confirm``.
         """
         self._require(seat_id, facilitator=True)
-        if deck != CUSTOM_DECK and deck not in DECKS:
+        if not isinstance(deck, str) or (deck != CUSTOM_DECK and deck not in DECKS):
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
         if not isinstance(confirm, bool):
             raise Refused("bad_message", "'confirm' must be true or false.")
@@ -907,6 +1038,8 @@ class Game:
             "revealed": self.revealed,
             "facilitator": self.facilitator,
             "autoReveal": self.auto_reveal,
+            "awayTimeout": self.away_timeout,
+            "locked": self.locked,
             "seats": [s.public(self.revealed) for s in self.seats.values()],
             "result": self.result(),
             "timer": (
@@ -1172,12 +1305,13 @@ CREATE TABLE IF NOT EXISTS games (
     deck TEXT NOT NULL, story TEXT NOT NULL, round INTEGER NOT NULL,
     revealed INTEGER NOT NULL, facilitator TEXT, auto_reveal INTEGER NOT NULL,
     created REAL NOT NULL, updated REAL NOT NULL, round_started REAL NOT NULL,
-    port INTEGER
+    port INTEGER, away_timeout INTEGER NOT NULL DEFAULT 600,
+    passcode TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS seats (
     game TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
     id TEXT NOT NULL, token TEXT NOT NULL, name TEXT NOT NULL,
-    role TEXT NOT NULL, vote TEXT, joined REAL NOT NULL,
+    role TEXT NOT NULL, vote TEXT, joined REAL NOT NULL, away_since REAL,
     PRIMARY KEY (game, id)
 );
 CREATE TABLE IF NOT EXISTS rounds (
@@ -1201,6 +1335,9 @@ ADDED_COLUMNS = (
     ("games", "cards", "TEXT"),  # JSON list: the custom deck
     ("games", "story_id", "TEXT"),
     ("games", "timer", "TEXT"),  # JSON object, or NULL
+    ("games", "away_timeout", "INTEGER NOT NULL DEFAULT 600"),
+    ("games", "passcode", "TEXT NOT NULL DEFAULT ''"),  # salted hash, or ''
+    ("seats", "away_since", "REAL"),
 )
 
 
@@ -1274,8 +1411,8 @@ class Store:
                 db.execute(
                     "INSERT INTO games (id, title, host, deck, story, round,"
                     " revealed, facilitator, auto_reveal, created, updated,"
-                    " round_started, port, cards, story_id, timer)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " round_started, port, cards, story_id, timer, away_timeout,"
+                    " passcode) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT(id) DO UPDATE SET title=excluded.title,"
                     " host=excluded.host, deck=excluded.deck, story=excluded.story,"
                     " round=excluded.round, revealed=excluded.revealed,"
@@ -1284,7 +1421,8 @@ class Store:
                     " round_started=excluded.round_started,"
                     " port=COALESCE(excluded.port, games.port),"
                     " cards=excluded.cards, story_id=excluded.story_id,"
-                    " timer=excluded.timer",
+                    " timer=excluded.timer, away_timeout=excluded.away_timeout,"
+                    " passcode=excluded.passcode",
                     (
                         game.id,
                         game.title,
@@ -1302,6 +1440,8 @@ class Store:
                         json.dumps(list(game.custom)),
                         game.story_id,
                         json.dumps(game.timer) if game.timer else None,
+                        game.away_timeout,
+                        game.passcode,
                     ),
                 )
             else:
@@ -1310,10 +1450,14 @@ class Store:
                 )
             seat_ids = game.seats.keys() if change is None else change.seats
             rows = [
-                (game.id, s.id, s.token, s.name, s.role, s.vote, s.joined)
+                (game.id, s.id, s.token, s.name, s.role, s.vote, s.joined, s.away_since)
                 for s in (game.seats[i] for i in seat_ids if i in game.seats)
             ]
-            db.executemany("INSERT OR REPLACE INTO seats VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO seats (game, id, token, name, role, vote,"
+                " joined, away_since) VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
             if change is not None and change.removed:
                 db.executemany(
                     "DELETE FROM seats WHERE game=? AND id=?",
@@ -1355,7 +1499,8 @@ class Store:
         """Read one stored game back, exactly as it was saved."""
         row = self.db.execute(
             "SELECT id, title, host, deck, story, round, revealed, facilitator,"
-            " auto_reveal, created, round_started, cards, story_id, timer"
+            " auto_reveal, created, round_started, cards, story_id, timer,"
+            " away_timeout, passcode"
             " FROM games WHERE id=?",
             (game_id,),
         ).fetchone()
@@ -1378,13 +1523,15 @@ class Store:
             auto_reveal=bool(row[8]),
             created=row[9],
             round_started=row[10],
+            away_timeout=row[14],
+            passcode=row[15],
         )
-        for sid, token, name, role, vote, joined in self.db.execute(
-            "SELECT id, token, name, role, vote, joined FROM seats WHERE game=?"
-            " ORDER BY joined",
+        for sid, token, name, role, vote, joined, away in self.db.execute(
+            "SELECT id, token, name, role, vote, joined, away_since FROM seats"
+            " WHERE game=? ORDER BY joined",
             (game_id,),
         ):
-            game.seats[sid] = Seat(sid, token, name, role, False, vote, joined)
+            game.seats[sid] = Seat(sid, token, name, role, False, vote, joined, away)
         game.backlog = [
             Story(sid, title, key, about, estimate, bool(skipped))
             for sid, title, key, about, estimate, skipped in self.db.execute(
@@ -1488,8 +1635,11 @@ class Client:
 
     async def pump(self) -> None:
         """Write queued frames to the socket until told to stop."""
-        while (frame := await self.queue.get()) is not None:
-            await self.ws.send_str(frame)
+        try:
+            while (frame := await self.queue.get()) is not None:
+                await self.ws.send_str(frame)
+        except ConnectionError as exc:  # the peer went: the reader ends too
+            wslog.debug("Socket of %s lost while sending: %s", self.peer, exc)
 
     def finish(self) -> None:
         """Let the pump send what is queued, then stop."""
@@ -1523,6 +1673,10 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+#: Seconds between checks for away seats whose time is up, at most.
+EXPIRY_CHECK = 1.0
+
+
 class Room:
     """One game loaded on this host, and the sockets of its players."""
 
@@ -1533,6 +1687,7 @@ class Room:
         self.on_change: Callable[[Room], None] | None = None
         self.closing = False
         self.timer_handle: asyncio.TimerHandle | None = None
+        self.expiring: asyncio.Task[None] | None = None
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -1613,12 +1768,29 @@ class Room:
         now = f"{time.time():.3f}"
         return f'{{"type":"{Msg.STATE}","now":{now},"you":{you},"game":{shared}}}'
 
+    async def expire_forever(self) -> None:
+        """Give up away seats when their time is up, for as long as hosted."""
+        warned = False
+        while True:
+            due = self.game.next_expiry()
+            wait = EXPIRY_CHECK if due is None else due - time.time()
+            # Checked at least every EXPIRY_CHECK seconds: the facilitator
+            # may shorten the timeout meanwhile.
+            await asyncio.sleep(min(max(wait, 0.05), EXPIRY_CHECK))
+            try:
+                self.commit(self.game.expire(time.time()))
+            except StorageError as exc:
+                (wslog.debug if warned else wslog.warning)("%s", exc)
+                warned = True
+
     async def close_all(self, reason: str) -> None:
         """Say goodbye to every client and close their sockets (1001)."""
         # Players leaving because the host closes must not count as leaving
         # the table: that would auto-reveal an open round behind their backs.
         self.closing = True
         self.schedule_timer()  # closing: this only cancels it
+        if self.expiring is not None:
+            self.expiring.cancel()
         clients = list(self.clients)
         for client in clients:
             client.send(frame(Msg.GOODBYE, reason=reason))
@@ -1683,6 +1855,7 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
         s, field_of(m, "seconds"), m.get("reveal", True)
     ),
     Msg.STOP_TIMER: lambda g, s, m: g.stop_timer(s),
+    Msg.SET_AWAY_TIMEOUT: lambda g, s, m: g.set_away_timeout(s, field_of(m, "seconds")),
 }
 CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 
@@ -1707,6 +1880,12 @@ class Host:
         self.advertiser: Advertiser | None = None
         self.settings: Settings | None = None
         self.on_room_change: Callable[[Room], None] | None = None
+        self.max_sockets = MAX_SOCKETS
+        self.max_per_address = MAX_SOCKETS_PER_ADDRESS
+        #: Open sockets per peer address.
+        self.sockets: dict[str, int] = {}
+        #: Wrong passcodes per peer address: (how many, answer not before).
+        self.wrong_passcodes: dict[str, tuple[int, float]] = {}
         self.app = self._make_app()
 
     # -- setup
@@ -1761,9 +1940,13 @@ class Host:
         """Load a game into memory, ready for players."""
         room = Room(game, self.store)
         room.on_change = self._room_changed
+        # Nobody is connected to a game just loaded: the away clock of each
+        # seat starts now (or keeps running from before a clean stop).
+        game.all_away(time.time())
         self.rooms[game.id] = room
         self.store.save(game, port=self.port)
         room.schedule_timer()  # a resumed game's countdown runs on
+        room.expiring = asyncio.get_running_loop().create_task(room.expire_forever())
         log.info("Hosting %r (game %s)", game.title, game.id)
         return room
 
@@ -1850,7 +2033,7 @@ class Host:
             "host": room.game.host,
             "players": room.players(),
             "protocol": PROTOCOL_VERSION,
-            "locked": False,
+            "locked": room.game.locked,
             "joinUrl": self.join_url(room.game.id),
         }
 
@@ -1957,14 +2140,40 @@ class Host:
         room = self.room_for(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
-        # aiohttp refuses a message whose size reaches max_msg_size: + 1 lets
-        # a frame of exactly MAX_FRAME through. No compression: frames are
-        # small, and deflate per frame would cost more than it saves.
+        peer = request.remote or "?"
+        self._admit(peer)
+        self.sockets[peer] = self.sockets.get(peer, 0) + 1
+        try:
+            return await self._play(request, room, peer)
+        finally:
+            self.sockets[peer] -= 1
+            if not self.sockets[peer]:
+                del self.sockets[peer]
+
+    def _admit(self, peer: str) -> None:
+        """Refuse a socket over the host's limits, before the upgrade."""
+        if sum(self.sockets.values()) >= self.max_sockets:
+            wslog.warning("Refused a socket from %s: %s open", peer, self.max_sockets)
+            raise web.HTTPServiceUnavailable(
+                text=f"This host is full ({self.max_sockets} connections). "
+                "Try again later."
+            )
+        if self.sockets.get(peer, 0) >= self.max_per_address:
+            wslog.warning("Refused a socket from %s: too many from there", peer)
+            raise web.HTTPTooManyRequests(
+                text=f"Too many connections from {peer} (at most "
+                f"{self.max_per_address}). Close some windows of this game."
+            )
+
+    async def _play(
+        self, request: web.Request, room: Room, peer: str
+    ) -> web.WebSocketResponse:
+        # aiohttp refuses a frame whose size is >= max_msg_size.
         ws = web.WebSocketResponse(
-            max_msg_size=MAX_FRAME + 1, heartbeat=10.0, compress=False
+            max_msg_size=MAX_FRAME + 1, heartbeat=HEARTBEAT, compress=False
         )
         await ws.prepare(request)
-        client = Client(ws, request.remote or "?")
+        client = Client(ws, peer)
         room.clients.add(client)
         pump = client.pump_task = asyncio.create_task(client.pump())
         try:
@@ -2016,14 +2225,49 @@ class Host:
             else:
                 room.commit(HANDLERS[ref](room.game, client.seat, msg))
         except Refused as exc:
-            client.send(frame(Msg.ERROR, code=exc.code, message=str(exc), ref=ref))
+            error = frame(Msg.ERROR, code=exc.code, message=str(exc), ref=ref)
+            if exc.delay:
+                asyncio.get_running_loop().call_later(exc.delay, client.send, error)
+            else:
+                client.send(error)
         except StorageError as exc:
             log.error("%s", exc)
             client.send(frame(Msg.ERROR, code="storage", message=str(exc), ref=ref))
 
+    def _check_passcode(self, game: Game, peer: str, msg: dict[str, Any]) -> None:
+        """Let a join into a locked game pass, or refuse it (slowly)."""
+        token = msg.get("token")
+        if not game.locked or (
+            isinstance(token, str) and token and game.seat_for_token(token)
+        ):
+            return  # a seat's token was let in before: no passcode again
+        passcode = msg.get("passcode")
+        if passcode is None or passcode == "":
+            raise Refused("bad_passcode", "This game needs a passcode. Ask the host.")
+        now = time.monotonic()
+        wrong, until = self.wrong_passcodes.get(peer, (0, 0.0))
+        # A guess made while the last wrong one is still being answered is
+        # not even checked: one guess per delay, whatever the client sends.
+        if now >= until and game.passcode_ok(passcode):
+            self.wrong_passcodes.pop(peer, None)
+            return
+        if len(self.wrong_passcodes) > 10_000:  # bounded: forget old guessers
+            self.wrong_passcodes = {
+                p: v for p, v in self.wrong_passcodes.items() if v[1] > now - 600
+            }
+        delay = min(PASSCODE_DELAY_FIRST * 2**wrong, PASSCODE_DELAY_MAX)
+        self.wrong_passcodes[peer] = (wrong + 1, max(until, now) + delay)
+        wslog.info("Wrong passcode from %s (%d in a row)", peer, wrong + 1)
+        raise Refused(
+            "bad_passcode",
+            "That passcode is not right. Check it with the host and try again.",
+            delay=max(until, now) + delay - now,
+        )
+
     def _join(self, room: Room, client: Client, msg: dict[str, Any]) -> None:
         if client.seat is not None:
             raise Refused("bad_message", "You have already joined.")
+        self._check_passcode(room.game, client.peer, msg)
         seat, change = room.game.join(
             field_of(msg, "name"), msg.get("token"), msg.get("role")
         )
@@ -2169,6 +2413,7 @@ class Host:
             self.host_name,
             body.get("deck") or DEFAULT_DECK,
         )
+        game.lock(body.get("passcode"))
         return {"url": await self.host_game(game)}
 
     async def local_resume(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -2198,7 +2443,7 @@ class Host:
             self.settings.set("tokens", tokens)
         room = self.open_room(game)
         if self.advertiser is not None:
-            await self.advertiser.async_advertise(room, self.port or 0)
+            await self.advertiser.async_advertise(room, self.port or 0, self.bind)
         return self.own_url(room)
 
     async def local_join(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -2342,12 +2587,16 @@ class Advertiser:
         self.aiozc = aiozc
         self.infos: dict[str, Any] = {}
 
-    async def async_advertise(self, room: Room, port: int) -> None:
+    async def async_advertise(
+        self, room: Room, port: int, bind: str = "0.0.0.0"
+    ) -> None:
         """Register one game; probing (RFC 6762 section 8.1) takes ~1 s."""
         from zeroconf.asyncio import AsyncServiceInfo
 
         game = room.game
-        addresses = lan_addresses() or ["127.0.0.1"]
+        # A host listening on one address only is reachable only there.
+        wildcard = bind in ("0.0.0.0", "::", "")
+        addresses = (lan_addresses() or ["127.0.0.1"]) if wildcard else [bind]
         # Instance names must be unique on the link; the id suffix makes
         # two games with the same title distinct without a rename dance.
         label = f"{game.title[:50]} ({game.id[:6]})"
@@ -2363,7 +2612,7 @@ class Advertiser:
                 "title": game.title[:MAX_TITLE],
                 "host": game.host[:MAX_NAME],
                 "path": f"/?game={game.id}",
-                "locked": "0",
+                "locked": "1" if game.locked else "0",
             },
         )
         task = await self.aiozc.async_register_service(info, allow_name_change=True)
@@ -2612,6 +2861,8 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         game = store.load(game_id)
     else:
         game = Game.new(args.title, args.host_name, args.deck)
+    if args.passcode is not None:
+        game.lock(args.passcode)
     port = args.port if args.port is not None else (store.port_of(game.id) or 0)
     try:
         await service.host.start(port, args.bind)
@@ -2630,7 +2881,9 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     )
     await service.async_start_discovery(browse=False)
     if service.host.advertiser is not None:
-        await service.host.advertiser.async_advertise(room, service.host.port or 0)
+        await service.host.advertiser.async_advertise(
+            room, service.host.port or 0, args.bind
+        )
     await stop.wait()
     log.info("Stopping")
     await service.async_close()
@@ -2727,6 +2980,37 @@ def close_on_signal(close: Callable[[], None]) -> None:
     threading.Thread(target=wait, name="poker-signals", daemon=True).start()
 
 
+def refuse_bridge_call(window: Any, func_name: str, param: Any, value_id: str) -> None:
+    """Stand in for pywebview's JS-to-Python dispatcher: answer no page."""
+    guilog.debug("A page tried to call into the app (%.40r); refused", func_name)
+
+
+def close_js_bridge() -> None:
+    """Make ``window.pywebview._bridge.call`` reach no Python at all.
+
+    pywebview injects ``window.pywebview`` into every page the window shows,
+    a teammate's game page served by another machine included. Even with no
+    ``js_api`` its dispatcher moves the window, sets shared state and runs
+    DOM event handlers for any page that asks. No page of ours calls Python,
+    so the dispatcher is replaced in every module that imported it.
+    XXX: Qt's bridge still shows ``alert()`` boxes itself (``_pywebviewAlert``)
+    before any dispatcher runs; a page can do no more with it than with alert().
+    """
+    import importlib
+
+    import webview.util
+
+    platform = {"win32": "edgechromium", "darwin": "cocoa"}.get(sys.platform, "qt")
+    modules: list[Any] = [webview.util]
+    try:
+        modules.append(importlib.import_module(f"webview.platforms.{platform}"))
+    except ImportError as exc:  # the GUI start reports what is missing
+        guilog.debug("No %s platform module to close: %s", platform, exc)
+    for module in modules:
+        if hasattr(module, "js_bridge_call"):
+            module.js_bridge_call = refuse_bridge_call
+
+
 def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     """Open the lobby window; the server runs on its own thread and loop."""
     check_display()
@@ -2740,6 +3024,7 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     # The results export links download files; the web view refuses that
     # unless told otherwise.
     webview.settings["ALLOW_DOWNLOADS"] = True
+    close_js_bridge()
 
     # Automation (the tests) may set the lobby key; otherwise a fresh one.
     key = os.environ.get("POKER_LOBBY_KEY") or secrets.token_urlsafe(24)
@@ -2842,6 +3127,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port", type=int, help="port to host on (default: a free one)"
     )
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
+    parser.add_argument(
+        "--passcode",
+        help="players must type this to join (with --resume: '' opens the game)",
+    )
     parser.add_argument(
         "--resume",
         nargs="?",

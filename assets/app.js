@@ -1,7 +1,7 @@
 // The game page: one state object, changed by socket messages and by what
 // people do, then handed to render(). Events are delegated to the document.
 
-import { CUSTOM_DECK, ERR, MSG, NAME_MAX, ROLE } from "./protocol.js";
+import { CUSTOM_DECK, ERR, MSG, NAME_MAX, PASSCODE_MAX, ROLE } from "./protocol.js";
 import { GameSocket, fetchGameInfo, tokenKey } from "./socket.js";
 import { render } from "./render.js";
 import { readStore, writeStore } from "./dom.js";
@@ -119,6 +119,12 @@ function announceChange(before, after) {
   }
 }
 
+/** Shows the banner of a socket the host closed, with a button to retry. */
+function closeWith(message, button) {
+  state.closed = { message, canRetry: true, button };
+  update();
+}
+
 const handlers = {
   [MSG.WELCOME](message) {
     state.gameId = message.game;
@@ -179,13 +185,11 @@ const handlers = {
     }
     update();
   },
+  [MSG.REMOVED](message) {
+    closeWith(message.reason || "The facilitator removed you from the game.", "Join again");
+  },
   [MSG.GOODBYE](message) {
-    state.closed = {
-      message: message.reason || "The host closed the game.",
-      canRetry: true,
-      button: "Try again",
-    };
-    update();
+    closeWith(message.reason || "The host closed the game.", "Try again");
   },
   [MSG.PONG]() {},
 };
@@ -223,8 +227,25 @@ function connect(pendingToken) {
       state.info = info;
       state.gameId = info.id;
     },
+    onUnreachable: state.lobbyUrl ? lookForMovedHost : null,
   });
   socket.start();
+}
+
+/**
+ * The host has not answered for a while. Opened from the desktop app, the
+ * page goes back to its lobby, which looks for this game id on the network
+ * (mDNS) and opens it at its new address with the same seat token.
+ */
+function lookForMovedHost() {
+  if (!state.lobbyUrl || !state.gameId) return;
+  const lobby = new URL(state.lobbyUrl);
+  lobby.searchParams.set("rejoin", state.gameId);
+  const fragment = new URLSearchParams({ name: state.name });
+  const token = readStore(localStorage, tokenKey(state.gameId));
+  if (token) fragment.set("token", token);
+  lobby.hash = fragment.toString();
+  location.href = lobby.href;
 }
 
 // ------------------------------------------------------------ what people do
@@ -399,6 +420,10 @@ const actions = {
     state.ui.import = null;
     update();
   },
+  remove(target) {
+    const seat = state.game?.seats.find((s) => s.id === target.dataset.seat);
+    if (seat) send(MSG.REMOVE, { seat: seat.id });
+  },
 };
 
 /** Title, key and description as typed in a story form. */
@@ -478,10 +503,10 @@ const forms = {
       update();
       return;
     }
-    const passcode = form.elements.passcode.value;
+    const passcode = form.elements.passcode.value.slice(0, PASSCODE_MAX);
     state.name = name;
     writeStore(localStorage, NAME_KEY, name);
-    if (state.askPasscode) {
+    if (state.askPasscode || state.info?.locked) {
       state.passcode = passcode;
       state.askPasscode = false;
     }
@@ -552,6 +577,12 @@ document.addEventListener("change", (event) => {
   if (target.dataset.action === "auto-reveal") {
     send(MSG.SET_AUTO_REVEAL, { on: target.checked });
     update(); // Back to the host's value until it confirms.
+  } else if (target.dataset.action === "away-timeout") {
+    const seconds = Number(target.value);
+    if (state.game && Number.isInteger(seconds) && seconds !== state.game.awayTimeout) {
+      send(MSG.SET_AWAY_TIMEOUT, { seconds });
+    }
+    update();
   } else if (target.dataset.action === "deck") {
     if (target.value === CUSTOM_DECK) {
       state.ui.customDeck = true;

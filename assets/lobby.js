@@ -2,7 +2,7 @@
 // network. One state object, one render(); every /api/local call carries
 // the per-launch key that the app put in the first address.
 
-import { DECKS, NAME_MAX } from "./protocol.js";
+import { DECKS, NAME_MAX, PASSCODE_MAX } from "./protocol.js";
 import { el, readStore, refs, setText, show, syncList, writeStore } from "./dom.js";
 
 const KEY_STORE = "poker.key";
@@ -13,7 +13,10 @@ const state = {
   key: null,
   loaded: false,
   remote: { name: "", games: [], recent: [], hosting: null, notice: null },
-  drafts: { name: null, hostTitle: "", hostDeck: "fibonacci", address: "" },
+  drafts: { name: null, hostTitle: "", hostDeck: "fibonacci", hostPasscode: "", address: "" },
+  // A game page whose host stopped answering sent us here to find the game
+  // again by its id (it may be back at a new address): { id, token }.
+  rejoin: null,
   busy: false,
   joinError: null,
   error: null,
@@ -24,6 +27,18 @@ let ref = null;
 let errorTimer = null;
 
 // ------------------------------------------------------------ the key
+
+/** Takes ?rejoin=GAME and #token=..&name=.. (from a game page), then hides them. */
+function takeRejoin() {
+  const params = new URLSearchParams(location.search);
+  const id = params.get("rejoin");
+  if (!id) return null;
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  params.delete("rejoin");
+  const query = params.toString();
+  history.replaceState(history.state, "", location.pathname + (query ? `?${query}` : ""));
+  return { id, token: fragment.get("token") || "", name: fragment.get("name") || "" };
+}
 
 /** Takes ?key= from the address once, keeps it for this tab, hides it. */
 function takeKey() {
@@ -132,6 +147,11 @@ function render() {
   show(ref.notice, Boolean(remote.notice));
   setText(ref.notice, remote.notice);
 
+  show(ref.rejoin, Boolean(state.rejoin));
+  if (state.rejoin) {
+    setText(ref["rejoin-text"], "The host of your game stopped answering. Looking for it on the network…");
+  }
+
   show(ref.hosting, Boolean(remote.hosting));
   if (remote.hosting) {
     setText(ref["hosting-name"], remote.hosting.title);
@@ -141,6 +161,7 @@ function render() {
   const nameValue = state.drafts.name !== null ? state.drafts.name : remote.name;
   if (ref.name.value !== nameValue && document.activeElement !== ref.name) ref.name.value = nameValue || "";
   if (ref["host-title"].value !== state.drafts.hostTitle) ref["host-title"].value = state.drafts.hostTitle;
+  if (ref["host-passcode"].value !== state.drafts.hostPasscode) ref["host-passcode"].value = state.drafts.hostPasscode;
   const deck = ref["host-deck"];
   if (!deck.options.length) {
     for (const [name, label] of DECKS) deck.append(el("option", { text: label, attrs: { value: name } }));
@@ -203,10 +224,34 @@ function render() {
 
 // ------------------------------------------------------------ polling
 
+/** Opens the game we were sent to find, once it is listed again. */
+async function rejoinIfFound() {
+  const wanted = state.rejoin;
+  if (!wanted || state.busy) return;
+  const hosting = state.remote.hosting;
+  if (hosting && hosting.id === wanted.id) {
+    state.rejoin = null;
+    go(hosting.url);
+    return;
+  }
+  const game = state.remote.games.find((found) => found.id === wanted.id);
+  if (!game) return;
+  await run(async () => {
+    const answer = await api("POST", "join", { address: game.url });
+    const url = new URL(answer.url);
+    const fragment = new URLSearchParams(url.hash.slice(1));
+    if (wanted.token) fragment.set("token", wanted.token);
+    url.hash = fragment.toString();
+    state.rejoin = null;
+    go(url.href);
+  });
+}
+
 async function poll() {
   try {
     state.remote = { ...state.remote, ...(await api("GET", "state")) };
     state.loaded = true;
+    await rejoinIfFound();
   } catch (error) {
     if (!state.forbidden) showError(error.message);
   }
@@ -269,6 +314,10 @@ const actions = {
       state.remote.hosting = null;
     });
   },
+  "cancel-rejoin"() {
+    state.rejoin = null;
+    render();
+  },
 };
 
 const forms = {
@@ -281,6 +330,7 @@ const forms = {
       const answer = await api("POST", "host", {
         title: state.drafts.hostTitle.trim() || "Planning poker",
         deck: state.drafts.hostDeck,
+        passcode: state.drafts.hostPasscode.trim().slice(0, PASSCODE_MAX),
       });
       go(answer.url);
     });
@@ -341,5 +391,6 @@ document.addEventListener("submit", (event) => {
 // ------------------------------------------------------------ start
 
 state.key = takeKey();
+state.rejoin = takeRejoin();
 render();
 if (state.key) poll();

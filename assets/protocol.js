@@ -23,6 +23,7 @@ export const MSG = Object.freeze({
   STORY_SKIP: "story_skip",
   START_TIMER: "start_timer",
   STOP_TIMER: "stop_timer",
+  SET_AWAY_TIMEOUT: "set_away_timeout",
   PING: "ping",
   // Host to client.
   WELCOME: "welcome",
@@ -74,3 +75,15 @@ export const CUSTOM_DECK = "custom";
 export const NAME_MAX = 40;
 export const STORY_MAX = 500;
 export const ESTIMATE_MAX = 20;
+export const PASSCODE_MAX = 64;
+
+// Choices the facilitator has for how long an away seat is kept
+// (`set_away_timeout`, seconds; 0 keeps it for ever), with their labels.
+export const AWAY_TIMEOUTS = Object.freeze([
+  [60, "1 minute"],
+  [300, "5 minutes"],
+  [600, "10 minutes"],
+  [1800, "30 minutes"],
+  [3600, "1 hour"],
+  [0, "never"],
+]);

@@ -2,7 +2,7 @@
 // the state object and makes the page match it, reusing elements so that
 // the reveal flips the very cards that were face down.
 
-import { CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
+import { AWAY_TIMEOUTS, CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
 import { el, refs, setText, show, syncList } from "./dom.js";
 import { formatClock, formatNumber, plural, shortcutKeys, webLink } from "./cards.js";
 import { renderBacklog, renderPlayers, renderResults } from "./panels.js";
@@ -77,7 +77,7 @@ function renderHeader(state, view) {
 function renderNameForm(state) {
   const asking = !state.name || state.askPasscode;
   show(ref["name-form"], asking);
-  show(ref["passcode-row"], Boolean(state.askPasscode));
+  show(ref["passcode-row"], Boolean(state.askPasscode || (asking && state.info?.locked)));
   if (asking && state.name && !ref["name-input"].value && document.activeElement !== ref["name-input"]) {
     ref["name-input"].value = state.name;
   }
@@ -128,8 +128,20 @@ function createSeat() {
   const name = el("div", { cls: "seat-name" });
   const status = el("span", { cls: "visually-hidden seat-status" });
   const tags = el("div", { cls: "seat-tags" });
-  li.append(card, name, status, tags);
+  const remove = el("button", {
+    cls: "link-button seat-remove",
+    text: "Remove",
+    attrs: { type: "button", "data-action": "remove", "data-testid": "seat-remove", hidden: true },
+  });
+  li.append(card, name, status, tags, remove);
   return li;
+}
+
+/** "away since 14:03" from epoch seconds, or plain "away". */
+function awayText(seat) {
+  if (!seat.awaySince) return "away";
+  const since = new Date(seat.awaySince * 1000);
+  return `away since ${since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
 }
 
 function seatTags(seat, view, state, extreme) {
@@ -137,7 +149,7 @@ function seatTags(seat, view, state, extreme) {
   if (seat.id === view.game.facilitator) tags.push(["is-facilitator", "★ facilitator"]);
   if (seat.id === state.you?.seat) tags.push(["is-you", "you"]);
   if (seat.role === ROLE.OBSERVER) tags.push(["is-observer", "observer"]);
-  if (!seat.connected) tags.push(["is-away", "away"]);
+  if (!seat.connected) tags.push(["is-away", awayText(seat)]);
   if (extreme === "low") tags.push(["is-low", "lowest"]);
   if (extreme === "high") tags.push(["is-high", "highest"]);
   return tags;
@@ -181,9 +193,14 @@ function updateSeat(li, seat, state, view) {
   if (!seat.connected) status += ", away";
   setText(li.querySelector(".seat-status"), status);
 
+  const remove = li.querySelector(".seat-remove");
+  remove.dataset.seat = seat.id;
+  remove.title = `Remove ${seat.name} from the table`;
+  show(remove, view.isFacilitator && !seat.connected && seat.id !== view.game.facilitator);
+
   const tagBox = li.querySelector(".seat-tags");
   const tags = seatTags(seat, view, state, extreme);
-  const signature = tags.map((tag) => tag[0]).join(" ");
+  const signature = tags.map((tag) => tag.join(":")).join(" ");
   if (tagBox.dataset.tags !== signature) {
     tagBox.dataset.tags = signature;
     tagBox.replaceChildren(...tags.map(([cls, text]) => el("span", { cls: `tag ${cls}`, text })));
@@ -400,7 +417,25 @@ function renderControls(state, view) {
   show(ref["timer-stop"], timing);
   ref["timer-start"].disabled = view.revealed || state.conn !== "connected";
   ref["auto-reveal"].checked = Boolean(view.game.autoReveal);
+  const away = ref["away-timeout"];
+  const choices = [...AWAY_TIMEOUTS];
+  const current = view.game.awayTimeout;
+  if (!choices.some(([seconds]) => seconds === current)) {
+    choices.push([current, `${Math.round(current / 60)} minutes`]);
+  }
+  syncList(
+    away,
+    choices,
+    ([seconds]) => seconds,
+    () => el("option"),
+    (option, [seconds, label]) => {
+      option.value = String(seconds);
+      setText(option, label);
+    },
+  );
+  if (away.value !== String(current) && document.activeElement !== away) away.value = String(current);
   const offline = state.conn !== "connected";
+  away.disabled = offline;
   select.disabled = offline;
   ref["auto-reveal"].disabled = offline;
   ref["new-round"].disabled = offline;

@@ -11,6 +11,9 @@ const PING_EVERY_MS = 10_000;
 const SILENCE_LIMIT_MS = 25_000;
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
+// A host still unreachable after this long may have moved (a new address
+// after a restart): the page may go and look for it (onUnreachable).
+const UNREACHABLE_MS = 8_000;
 
 /** The localStorage key of the seat token for one game. */
 export function tokenKey(gameId) {
@@ -50,6 +53,9 @@ export class GameSocket {
     this.handlers = options.handlers || {};
     this.onStatus = options.onStatus || (() => {});
     this.onInfo = options.onInfo || (() => {});
+    this.onUnreachable = options.onUnreachable || null;
+    this.lostAt = 0;
+    this.lastTick = 0;
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
@@ -181,12 +187,18 @@ export class GameSocket {
     if (message.type === MSG.WELCOME) {
       this.welcomed = true;
       this.attempt = 0;
+      this.lostAt = 0;
       if (message.game) this.gameId = message.game;
       if (message.token) writeStore(localStorage, tokenKey(this.gameId), message.token);
       this.onStatus("connected");
     } else if (message.type === MSG.GOODBYE || message.type === MSG.REMOVED) {
       // Gone for good: reconnecting would only sit down on a new seat.
       this.stopped = true;
+    } else if (message.type === MSG.REMOVED) {
+      // The seat is gone: its token gives nothing back, and reconnecting by
+      // ourselves would sit the player down again behind the host's back.
+      this.stopped = true;
+      writeStore(localStorage, tokenKey(this.gameId), null);
     } else if (
       message.type === MSG.ERROR &&
       (message.code === ERR.TAKEN_OVER || message.code === ERR.BAD_PASSCODE)
@@ -214,6 +226,12 @@ export class GameSocket {
   scheduleRetry() {
     if (this.stopped) return;
     this.onStatus("reconnecting");
+    if (!this.lostAt) this.lostAt = Date.now();
+    if (this.onUnreachable && Date.now() - this.lostAt > UNREACHABLE_MS) {
+      const onUnreachable = this.onUnreachable;
+      this.onUnreachable = null; // Once: it may take the page elsewhere.
+      onUnreachable();
+    }
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
     // Jitter spreads a room of laptops that all lost the host at once.
     const wait = base / 2 + Math.random() * (base / 2);
@@ -224,9 +242,16 @@ export class GameSocket {
 
   startPing(ws) {
     this.stopPing();
+    this.lastTick = Date.now();
     this.pingTimer = setInterval(() => {
       if (ws !== this.ws) return;
-      if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+      const now = Date.now();
+      // A tick far later than due means this page was busy (a long script,
+      // a sleeping laptop): frames may wait unread behind it, so silence
+      // counts from now, not from before the pause.
+      if (now - this.lastTick > PING_EVERY_MS * 1.5) this.lastHeard = now;
+      this.lastTick = now;
+      if (now - this.lastHeard > SILENCE_LIMIT_MS) {
         // Forget this socket now: its close event may take minutes.
         this.onDrop(ws);
         ws.close();

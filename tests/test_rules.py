@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -569,3 +570,185 @@ def test_remove_takes_the_seat_and_its_card_away() -> None:
 
     assert bob.id not in game.seats
     assert change.removed == {bob.id: "The facilitator removed you from the game."}
+
+
+# ---------------------------------------------------------------- away seats
+
+
+def away_table(timeout: int = 60) -> tuple[poker.Game, poker.Seat, poker.Seat]:
+    """Ada runs the table; Bob voted 8 and went away at t=1000."""
+    game = poker.Game.new("T")
+    game.away_timeout = timeout
+    ada, _ = game.join("Ada")
+    bob, _ = game.join("Bob")
+    game.vote(bob.id, "8")
+    game.set_connected(bob.id, False, now=1000.0)
+    return game, ada, bob
+
+
+def test_an_away_seat_keeps_its_card_and_says_since_when() -> None:
+    game, _, bob = away_table()
+
+    seat = game.public()["seats"][1]
+
+    assert (seat["connected"], seat["awaySince"], seat["voted"]) == (
+        False,
+        1000.0,
+        True,
+    )
+    assert game.you(bob.id)["vote"] == "8"
+
+
+def test_an_away_seat_is_kept_until_its_timeout() -> None:
+    game, _, bob = away_table(timeout=60)
+
+    change = game.expire(1059.9)
+
+    assert not change
+    assert bob.id in game.seats
+
+
+def test_an_away_seat_is_given_up_at_its_timeout_with_a_reason() -> None:
+    game, _, bob = away_table(timeout=60)
+
+    change = game.expire(1060.0)
+
+    assert bob.id not in game.seats
+    assert list(change.removed) == [bob.id]
+    assert "away for more than 1 minute" in change.removed[bob.id]
+
+
+def test_a_seat_that_came_back_is_not_given_up() -> None:
+    game, _, bob = away_table(timeout=60)
+    game.join("Bob", token=bob.token)
+
+    assert not game.expire(5000.0)
+    assert game.next_expiry() is None
+
+
+def test_the_facilitators_seat_is_never_given_up() -> None:
+    game, ada, _ = away_table(timeout=60)
+    game.set_connected(ada.id, False, now=1000.0)
+
+    game.expire(9999.0)
+
+    assert list(game.seats) == [ada.id]
+
+
+def test_a_timeout_of_zero_keeps_away_seats_for_ever() -> None:
+    game, ada, bob = away_table(timeout=60)
+
+    game.set_away_timeout(ada.id, 0)
+
+    assert game.next_expiry() is None
+    assert not game.expire(10**9)
+    assert bob.id in game.seats
+
+
+def test_an_away_voter_does_not_hold_up_the_reveal_before_it_is_given_up() -> None:
+    game, ada, bob = away_table(timeout=600)  # Bob voted, then went away
+    carl, _ = game.join("Carl")
+    game.set_connected(carl.id, False, now=1000.0)  # away, no card
+
+    change = game.vote(ada.id, "5")
+
+    assert change.revealed
+    assert {carl.id, bob.id} <= set(game.seats)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ok"),
+    [
+        (0, True),  # never
+        (30, True),  # the shortest
+        (604800, True),  # a week, the longest
+        (29, False),  # too short: a blip would cost a seat
+        (604801, False),  # too long
+        (60.5, False),  # not whole
+        ("60", False),  # not a number
+        (True, False),  # a bool is not a number here
+        (None, False),  # missing
+    ],
+)
+def test_the_away_timeout_takes_only_sensible_values(seconds: Any, ok: bool) -> None:
+    game, ada, _ = away_table()
+
+    if ok:
+        assert game.set_away_timeout(ada.id, seconds).game
+        assert game.public()["awayTimeout"] == seconds
+    else:
+        with pytest.raises(poker.Refused) as refused:
+            game.set_away_timeout(ada.id, seconds)
+        assert refused.value.code == "bad_message"
+        assert game.away_timeout == 60
+
+
+def test_only_the_facilitator_sets_the_away_timeout() -> None:
+    game, _, bob = away_table()
+    game.join("Bob", token=bob.token)
+
+    with pytest.raises(poker.Refused) as refused:
+        game.set_away_timeout(bob.id, 300)
+
+    assert refused.value.code == "not_allowed"
+
+
+def test_a_loaded_game_counts_every_seat_away_from_the_load() -> None:
+    game, ada, bob = away_table()
+
+    game.all_away(now=5000.0)
+
+    assert [s.connected for s in game.seats.values()] == [False, False]
+    assert (ada.away_since, bob.away_since) == (5000.0, 1000.0)
+
+
+# ---------------------------------------------------------------- passcode
+
+
+def test_a_locked_game_knows_its_passcode_but_does_not_keep_it() -> None:
+    game = poker.Game.new("T")
+
+    game.lock("open sesame")
+
+    assert game.locked
+    assert game.public()["locked"]
+    assert game.passcode_ok("open sesame")
+    assert game.passcode_ok("  open sesame ")  # typed with spaces around
+    assert not game.passcode_ok("Open sesame")
+    assert not game.passcode_ok(None)
+    assert "open sesame" not in json.dumps(game.public())
+    assert "open sesame" not in game.passcode
+
+
+def test_an_empty_passcode_leaves_the_game_open() -> None:
+    game = poker.Game.new("T")
+
+    game.lock("  ")
+
+    assert not game.locked
+    assert game.passcode_ok(None)
+
+
+def test_a_passcode_over_64_characters_is_refused() -> None:
+    with pytest.raises(poker.Refused):
+        poker.Game.new("T").lock("x" * 65)
+
+
+# ---------------------------------------------------------------- hostile text
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\u202eAda", "Ada"),  # a right-to-left override would flip the row
+        ("Ada\u2066x\u2069", "Adax"),  # isolates go too
+        ("\u05e9\u05dc\u05d5\u05dd", "\u05e9\u05dc\u05d5\u05dd"),  # Hebrew stays
+        ("\u0639\u0644\u064a", "\u0639\u0644\u064a"),  # Arabic stays
+        ("Ada 🦄👩‍💻", "Ada 🦄👩‍💻"),  # emoji, joined ones too, stay
+        ("<b>Ada</b>", "<b>Ada</b>"),  # markup is only text: kept as typed
+    ],
+)
+def test_clean_text_keeps_scripts_and_emoji_but_drops_bidi_controls(
+    raw: str, clean: str
+) -> None:
+    assert poker.clean_text(raw, "name", 40) == clean

@@ -211,3 +211,49 @@ def test_closing_the_window_ends_the_game_for_everyone(
     assert code == 0
     assert took < 3.5, f"closing took {took:.1f} s"
     assert "Release 7" not in "\n".join(after.stdout_lines())
+
+
+# Run in a fresh interpreter: imports the window's Qt platform module the way
+# the app does, then plays a page calling pywebview's bridge.
+BRIDGE_CHECK = """
+import json, poker, webview
+poker.close_js_bridge()
+import webview.platforms.qt as qt, webview.util as util
+window = webview.create_window("t", html="<p>x</p>")
+moved = []
+window.move = lambda *a: moved.append(a)
+for name, param in [("pywebviewMoveWindow", [5, 5]),
+                    ("pywebviewStateUpdate", {"key": "pwned", "value": 1}),
+                    ("anything", None)]:
+    qt.js_bridge_call(window, name, param, "1")
+print(json.dumps({
+    "closed": qt.js_bridge_call is util.js_bridge_call is poker.refuse_bridge_call,
+    "moved": moved,
+    "state": "pwned" in dict(window.state),
+    "api": window._js_api,
+    "functions": list(window._functions),
+}))
+"""
+
+
+def test_no_page_in_the_window_can_call_python(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+
+    done = subprocess.run(
+        [sys.executable, "-c", BRIDGE_CHECK],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {
+        "closed": True,
+        "moved": [],
+        "state": False,
+        "api": None,
+        "functions": [],
+    }
