@@ -2239,7 +2239,9 @@ def default_host_name() -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        prog="poker.py", description="Planning poker on the office network."
+        # "poker.py" from a checkout, "planning-poker" when packaged.
+        prog=Path(sys.argv[0]).name or "poker.py",
+        description="Planning poker on the office network.",
     )
     parser.add_argument("--headless", action="store_true", help="host with no window")
     parser.add_argument("--title", default="Planning poker", help="the game's title")

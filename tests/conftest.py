@@ -115,12 +115,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # Markers follow from the fixtures a test uses, so that
-# `-m "not netns and not xvfb and not browser"` runs what needs no root, no
-# display and no browser.
+# `-m "not netns and not xvfb and not browser and not package"` runs what
+# needs no root, no display, no browser and no PyInstaller build.
 _MARKER_FIXTURES = {
     "netns": {"netns", "netns_pair"},
     "xvfb": {"xvfb_display"},
     "browser": {"chromium", "browser", "strict_page"},
+    "package": {"packaged_app"},
 }
 
 
