@@ -1,7 +1,8 @@
 # make run   -- set up (once) and start the app
 # make test  -- set up (once) and run the whole test suite
 # make bench -- run the benchmarks and print the figures for README
-# make build -- the one-file app in dist/ (make build-dir: a folder instead)
+# make build -- the one-file app in dist/
+# make build-dir -- the folder build, and dist/planning-poker-linux.tar.gz of it
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -30,6 +31,7 @@ build: $(VENV)/.dev-deps
 build-dir: $(VENV)/.dev-deps
 	@./.ci/install-system build
 	POKER_ONEDIR=1 $(VENV)/bin/pyinstaller --noconfirm build.spec
+	tar -C dist -czf dist/planning-poker-linux.tar.gz planning-poker-dir
 
 $(VENV)/.run-deps: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -1,9 +1,10 @@
-"""The packaged Linux app, as a teammate gets it: one file, started from
-anywhere.
+"""The packaged Linux app, as a teammate gets it, started from anywhere: the
+one file (dist/planning-poker) and the folder build that README recommends
+(dist/planning-poker-dir/planning-poker); every test runs against both.
 
-The first test that needs it builds dist/planning-poker with PyInstaller
-(about two minutes here) unless a build newer than every file it is made
-from is already there; .ci/run builds it beforehand. Each run starts in a
+The first test that needs a build makes it with PyInstaller (about a minute
+here) unless one newer than every file it is made from is already there;
+.ci/run builds both beforehand. Each run starts in a
 folder of its own, never the checkout, so the assets must come from the
 bundle.
 """
@@ -24,7 +25,14 @@ from test_window import LOBBY_KEY, colour_count, log_text, screenshot, wait_for
 
 pytestmark = pytest.mark.timeout(900)
 
-APP = ROOT / "dist" / "planning-poker"
+#: The two Linux builds: what to run, and how to build it.
+BUILDS = {
+    "onefile": (ROOT / "dist" / "planning-poker", {}),
+    "folder": (
+        ROOT / "dist" / "planning-poker-dir" / "planning-poker",
+        {"POKER_ONEDIR": "1"},
+    ),
+}
 PYINSTALLER = Path(sys.executable).with_name("pyinstaller")
 #: What the build is made from: a newer one of these makes it stale.
 SOURCES = [ROOT / "poker.py", ROOT / "build.spec", *sorted((ROOT / "assets").iterdir())]
@@ -47,29 +55,34 @@ asyncio.run(asyncio.wait_for(main(), 20))
 """
 
 
-@pytest.fixture(scope="session")
-def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/planning-poker, built now if missing or older than its sources."""
+@pytest.fixture(scope="session", params=sorted(BUILDS))
+def packaged_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The one-file app or the folder build's program, built now if missing
+    or older than its sources."""
     need(sys.platform.startswith("linux"), "the packaged test builds the Linux app")
     need(PYINSTALLER.exists(), f"{PYINSTALLER} is missing (requirements-dev.txt)")
+    app, build_env = BUILDS[request.param]
     newest = max(path.stat().st_mtime for path in SOURCES)
-    if APP.exists() and APP.stat().st_mtime > newest:
-        return APP
+    if app.exists() and app.stat().st_mtime > newest:
+        return app
     log = tmp_path_factory.mktemp("build") / "pyinstaller.log"
     with log.open("w") as out:
         done = subprocess.run(
             [str(PYINSTALLER), "--noconfirm", "build.spec"],
             cwd=ROOT,
+            env=os.environ | build_env,
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=840,
             check=False,
         )
-    if done.returncode != 0 or not APP.exists():
+    if done.returncode != 0 or not app.exists():
         pytest.fail(
             f"pyinstaller build.spec failed:\n{log.read_text()[-4000:]}", pytrace=False
         )
-    return APP
+    return app
 
 
 @pytest.fixture
