@@ -2094,18 +2094,23 @@ def run_window(args: argparse.Namespace, data_dir: Path, log_dir: Path) -> int:
     if sys.platform == "win32":
         check_webview2()
     instance = WindowLock(data_dir)
-    if not instance.acquire():
-        if instance.ask_first():
+    # The first launch may be starting (no port yet) or closing (lock not yet
+    # released): ask, and retry the lock, for a few seconds.
+    deadline = time.monotonic() + 10
+    while not instance.acquire():
+        if instance.ask_first(timeout=0.5):
             print(
                 f"{APP_NAME} is already open on this computer; its window was "
                 "brought to the front.",
                 file=sys.stderr,
             )
             return 0
-        raise PokerError(
-            f"{APP_NAME} is already open on this computer but does not answer. "
-            "Close it (or end it in the task manager), then start it again."
-        )
+        if time.monotonic() > deadline:
+            raise PokerError(
+                f"{APP_NAME} is already open on this computer but does not "
+                "answer. Close it (or end it in the task manager), then start "
+                "it again."
+            )
     try:
         instance.listen()
         return open_window(args, data_dir, log_dir, instance)

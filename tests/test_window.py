@@ -322,6 +322,10 @@ def test_the_window_remembers_its_size_and_place(
         5,
         "X to move and resize the window",
     )
+    # Qt learns of the move from X events on its own loop, and a busy
+    # machine may close the window before it has read them: the app has no
+    # way to say it has, so give it a moment.
+    time.sleep(1.5)
 
     first.proc.proc.terminate()
     first.proc.wait(10)
