@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import csv
 import hashlib
+import html
 import io
 import ipaddress
 import json
@@ -170,6 +171,10 @@ class ImportProblem(PokerError):
 
 class NoDisplayError(PokerError):
     """The desktop window cannot open on this machine."""
+
+
+class WebView2Missing(NoDisplayError):
+    """Windows lacks the Edge WebView2 runtime the window draws with."""
 
 
 # ---------------------------------------------------------------- protocol
@@ -2846,6 +2851,7 @@ class Service:
         if self.aiozc is not None:
             await self.aiozc.async_close()
         self.store.close()
+        log.info("Database closed")
 
 
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
@@ -2940,10 +2946,84 @@ async def run_list(watch: float | None, wait: float = 1.2, within: float = 2.2) 
     return 0
 
 
+# ---------------------------------------------------------------- crash reports
+
+
+def write_crash_report(log_dir: Path, exc: BaseException) -> Path:
+    """Write what a bug report needs into the log folder; the file's path.
+
+    Plain text a user can read before sending it: when, which version on
+    which system, and the traceback. Never raises: a crash while reporting a
+    crash would hide the first one.
+    """
+    import platform
+    import traceback
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = log_dir / f"crash-{stamp}-{os.getpid()}.txt"
+    versions = [f"{APP_NAME} {__version__}", f"Python {sys.version.split()[0]}"]
+    for module, attr in (("aiohttp", "__version__"), ("zeroconf", "__version__")):
+        with contextlib.suppress(Exception):
+            versions.append(f"{module} {getattr(sys.modules[module], attr)}")
+    with contextlib.suppress(Exception):
+        from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
+
+        versions.append(f"PyQt6 {PYQT_VERSION_STR}, Qt {QT_VERSION_STR}")
+    lines = [
+        f"{APP_NAME} stopped because of a bug. Please send this file to whoever "
+        "gave you the app.",
+        "",
+        f"When:     {time.strftime('%Y-%m-%d %H:%M:%S %z')}",
+        f"Versions: {'; '.join(versions)}",
+        f"System:   {platform.platform()} ({platform.machine()})",
+        f"Packaged: {'yes' if getattr(sys, 'frozen', False) else 'no'}",
+        f"Command:  {' '.join(sys.argv)}",
+        "",
+        "".join(traceback.format_exception(exc)).rstrip(),
+        "",
+    ]
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines), encoding="utf-8")
+    except OSError as error:
+        log.error("The crash report could not be written to %s: %s", path, error)
+    log.info("Crash (%r): report written to %s", exc, path)
+    return path
+
+
+def show_fatal(text: str) -> None:
+    """Tell the user in a message box where no terminal shows stderr.
+
+    A packaged app on Windows has no console (build.spec: console=False);
+    elsewhere stderr is enough.
+    """
+    if sys.platform == "win32" and getattr(sys, "frozen", False):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.windll.user32.MessageBoxW(None, text, APP_NAME, 0x10)
+
+
 # ---------------------------------------------------------------- the desktop window
 
 
 guilog = logging.getLogger("poker.window")
+
+#: The window's icon (pywebview sets it on Qt and GTK; the packaged app's own
+#: icon on Windows and macOS comes from build.spec).
+ICON = ASSETS_DIR / "icon.png"
+DEFAULT_SIZE = (1100, 760)
+MIN_SIZE = (360, 480)
+#: A saved size beyond this is a stale setting from a bigger screen.
+MAX_SIZE = (7680, 4320)
+#: Microsoft's evergreen WebView2 runtime, its EdgeUpdate client id.
+WEBVIEW2_CLIENT = "{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}"
+WEBVIEW2_DOWNLOAD = "https://go.microsoft.com/fwlink/p/?LinkId=2124703"
+#: pywebview's edgechromium backend needs at least this runtime build.
+WEBVIEW2_MIN = (86, 0, 622, 0)
+#: Set to "start" or "window" to force a crash there, so that the crash
+#: report and what the user is told can be checked (README, "Crash reports").
+CRASH_ENV = "POKER_DEBUG_CRASH"
 
 
 def check_display() -> None:
@@ -2955,6 +3035,193 @@ def check_display() -> None:
             "No display found, so the window cannot open. To host without a window "
             'run: python poker.py --headless --title "Your game"'
         )
+
+
+def read_webview2_versions() -> list[str]:
+    """Versions of the WebView2 runtime the Windows registry records."""
+    import winreg  # Windows only
+
+    found = []
+    keys = [
+        (winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate"),
+        (winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\EdgeUpdate"),
+        (winreg.HKEY_CURRENT_USER, r"SOFTWARE\Microsoft\EdgeUpdate"),
+    ]
+    for root, path in keys:
+        with contextlib.suppress(OSError):
+            with winreg.OpenKey(root, rf"{path}\Clients\{WEBVIEW2_CLIENT}") as key:
+                found.append(str(winreg.QueryValueEx(key, "pv")[0]))
+    return found
+
+
+def check_webview2(read: Callable[[], list[str]] = read_webview2_versions) -> None:
+    """On Windows, refuse in one sentence when WebView2 is missing or too old.
+
+    Without it pywebview falls back to a blank window (its MSHTML backend is
+    left out of the build), so the user would see nothing and learn nothing.
+    """
+
+    def build(version: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(part) for part in version.split("."))
+        except ValueError:
+            return ()
+
+    versions = [v for v in read() if build(v) not in ((), (0, 0, 0, 0))]
+    if not any(build(v) >= WEBVIEW2_MIN for v in versions):
+        raise WebView2Missing(
+            "Planning Poker needs Microsoft Edge WebView2 to show its window, and "
+            f"this computer does not have it: install it from {WEBVIEW2_DOWNLOAD} "
+            "and start Planning Poker again."
+        )
+
+
+def window_geometry(
+    saved: Any, screens: list[tuple[int, int, int, int]] | None = None
+) -> dict[str, int | None]:
+    """Size and place for the window from saved settings, made safe.
+
+    A setting may be stale (a screen unplugged, a file edited by hand): a
+    size is clamped, and a place off every known screen is dropped, so the
+    window opens centred rather than out of sight.
+    """
+    saved = saved if isinstance(saved, dict) else {}
+
+    def number(key: str) -> int | None:
+        value = saved.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return int(value)
+
+    width, height = number("width"), number("height")
+    width = DEFAULT_SIZE[0] if width is None else width
+    height = DEFAULT_SIZE[1] if height is None else height
+    width = min(max(width, MIN_SIZE[0]), MAX_SIZE[0])
+    height = min(max(height, MIN_SIZE[1]), MAX_SIZE[1])
+    x, y = number("x"), number("y")
+    if x is None or y is None:
+        x = y = None
+    elif screens and not any(
+        sx <= x + 40 < sx + sw and sy <= y + 10 < sy + sh for sx, sy, sw, sh in screens
+    ):
+        x = y = None  # its title bar would be on no screen
+    return {"width": width, "height": height, "x": x, "y": y}
+
+
+class WindowLock:
+    """One window per user and data folder.
+
+    The first launch holds a lock on a file in the data folder and answers on
+    a loopback port written next to it; a later launch finds the lock taken,
+    asks the first to bring its window to the front, and exits. A second
+    game on one computer needs no second window: the lobby hosts, and
+    ``--headless`` hosts more on other ports.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.lock_path = data_dir / "window.lock"
+        self.info_path = data_dir / "window.json"
+        self.file: Any = None
+        self.server: socket.socket | None = None
+        self.on_raise: Callable[[], None] | None = None
+        self.raise_pending = False
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another launch holds it."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.lock_path, "a+")  # noqa: SIM115 (held until close)
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                self.file.seek(0)
+                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            self.file = None
+            return False
+        return True
+
+    def listen(self) -> None:
+        """Answer later launches on a loopback port, from a thread of ours."""
+        token = secrets.token_urlsafe(16)
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(4)
+        port = self.server.getsockname()[1]
+        tmp = self.info_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": port, "token": token, "pid": os.getpid()}))
+        os.replace(tmp, self.info_path)
+        server = self.server
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return  # closed: the window is gone
+                with conn:
+                    conn.settimeout(2)
+                    with contextlib.suppress(OSError):
+                        said = conn.recv(256).decode(errors="replace").strip()
+                        if secrets.compare_digest(said, token):
+                            conn.sendall(b"ok\n")
+                            guilog.info("A second launch asked for this window")
+                            self.bring_to_front()
+
+        threading.Thread(target=serve, name="poker-instance", daemon=True).start()
+
+    def bring_to_front(self) -> None:
+        """Raise the window, or as soon as there is one."""
+        if self.on_raise is None:
+            self.raise_pending = True
+            return
+        with contextlib.suppress(Exception):
+            self.on_raise()
+
+    def ask_first(self, timeout: float = 10.0) -> bool:
+        """Ask the launch that holds the lock to raise its window."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # The first launch may still be starting: retry until it answers.
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                info = json.loads(self.info_path.read_text())
+                with socket.create_connection(
+                    ("127.0.0.1", int(info["port"])), timeout=2
+                ) as conn:
+                    conn.sendall(f"{info['token']}\n".encode())
+                    if conn.recv(16).startswith(b"ok"):
+                        return True
+            time.sleep(0.2)
+        return False
+
+    def close(self) -> None:
+        """Stop answering and let the next launch have the lock."""
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(OSError):
+                self.info_path.unlink()
+        if self.file is not None:
+            self.file.close()  # closing drops the lock
+
+
+def crash_page(report: Path) -> str:
+    """What the window shows after a crash: where the report is."""
+    where = html.escape(str(report))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{APP_NAME} stopped</title></head>"
+        "<body style='font:16px system-ui,sans-serif;margin:3em;max-width:40em'>"
+        f"<h1>{APP_NAME} ran into a bug</h1>"
+        "<p>Sorry: the game stopped here. A report with the details was "
+        f"written to</p><p><code>{where}</code></p><p>Please send that file "
+        "to whoever gave you the app, then close this window and start it "
+        "again; your games are kept.</p></body></html>"
+    )
 
 
 def close_on_signal(close: Callable[[], None]) -> None:
@@ -3011,14 +3278,56 @@ def close_js_bridge() -> None:
             module.js_bridge_call = refuse_bridge_call
 
 
-def run_window(args: argparse.Namespace, data_dir: Path) -> int:
+def screen_areas(webview: Any) -> list[tuple[int, int, int, int]] | None:
+    """The screens' areas as pywebview sees them, or None if it cannot say."""
+    try:
+        return [(s.x, s.y, s.width, s.height) for s in webview.screens]
+    except Exception:  # a backend without screens: keep the saved place
+        return None
+
+
+def run_window(args: argparse.Namespace, data_dir: Path, log_dir: Path) -> int:
     """Open the lobby window; the server runs on its own thread and loop."""
     check_display()
+    if sys.platform == "win32":
+        check_webview2()
+    instance = WindowLock(data_dir)
+    # The first launch may be starting (no port yet) or closing (lock not yet
+    # released): ask, and retry the lock, for a few seconds.
+    deadline = time.monotonic() + 10
+    while not instance.acquire():
+        if instance.ask_first(timeout=0.5):
+            print(
+                f"{APP_NAME} is already open on this computer; its window was "
+                "brought to the front.",
+                file=sys.stderr,
+            )
+            return 0
+        if time.monotonic() > deadline:
+            raise PokerError(
+                f"{APP_NAME} is already open on this computer but does not "
+                "answer. Close it (or end it in the task manager), then start "
+                "it again."
+            )
+    try:
+        instance.listen()
+        return open_window(args, data_dir, log_dir, instance)
+    finally:
+        instance.close()
+
+
+def open_window(
+    args: argparse.Namespace, data_dir: Path, log_dir: Path, instance: WindowLock
+) -> int:
+    """Start the host, show the window until it closes, then stop the host."""
     if sys.platform.startswith("linux") and os.geteuid() == 0:
         # Qt WebEngine refuses to start as root with its sandbox on.
         flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
         if "--no-sandbox" not in flags:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
+    if sys.platform.startswith("linux"):
+        # Qt, the web view build.spec bundles; pywebview would try GTK first.
+        os.environ.setdefault("PYWEBVIEW_GUI", "qt")
     import webview  # only on the GUI path, so a headless build can leave it out
 
     # The results export links download files; the web view refuses that
@@ -3058,42 +3367,62 @@ def run_window(args: argparse.Namespace, data_dir: Path) -> int:
     if failure:
         raise failure[0]
     lobby = f"http://127.0.0.1:{service.host.lobby_port}/?key={key}"
-    geometry = service.settings.get("window", {})
+    geometry = window_geometry(service.settings.get("window"), screen_areas(webview))
     window = webview.create_window(
-        APP_NAME,
-        lobby,
-        width=int(geometry.get("width", 1100)),
-        height=int(geometry.get("height", 760)),
-        x=geometry.get("x"),
-        y=geometry.get("y"),
-        min_size=(360, 480),
+        APP_NAME, lobby, min_size=MIN_SIZE, background_color="#1f6f5c", **geometry
     )
+    crashed: list[Path] = []
 
     def on_loaded() -> None:
-        with contextlib.suppress(Exception):
+        try:
             url = (window.get_current_url() or "").split("?")[0].split("#")[0]
             guilog.info(
                 "Page loaded: %s (%s)", window.evaluate_js("document.title"), url
             )
+            if os.environ.get(CRASH_ENV) == "window" and not crashed:
+                raise RuntimeError(f"crash forced by {CRASH_ENV}=window")
+        except Exception as exc:
+            if crashed:
+                return
+            report = write_crash_report(log_dir, exc)
+            crashed.append(report)
+            window.load_html(crash_page(report))
+
+    def on_shown() -> None:
+        guilog.info(
+            "Window shown: %sx%s at %s,%s",
+            window.width,
+            window.height,
+            window.x,
+            window.y,
+        )
+        instance.on_raise = window.restore
+        if instance.raise_pending:
+            instance.bring_to_front()
 
     def on_closing() -> None:
         with contextlib.suppress(Exception):
-            service.settings.set(
-                "window",
-                {
-                    "width": window.width,
-                    "height": window.height,
-                    "x": window.x,
-                    "y": window.y,
-                },
-            )
+            place = {
+                "width": window.width,
+                "height": window.height,
+                "x": window.x,
+                "y": window.y,
+            }
+            service.settings.set("window", place)
+            guilog.info("Window size and place saved: %s", place)
 
     window.events.loaded += on_loaded
+    window.events.shown += on_shown
     window.events.closing += on_closing
     close_on_signal(window.destroy)
     guilog.info("Window opening on %s", lobby.split("?")[0])
     gui = "qt" if sys.platform.startswith("linux") else None
-    webview.start(gui=gui, private_mode=False, storage_path=str(data_dir / "webview"))
+    webview.start(
+        gui=gui,
+        private_mode=False,
+        storage_path=str(data_dir / "webview"),
+        icon=str(ICON),
+    )
     # The window is closed: end the game for everyone, then stop the loop.
     began = time.monotonic()
     future = asyncio.run_coroutine_threadsafe(service.async_close(), loop)
@@ -3118,7 +3447,9 @@ def default_host_name() -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        prog="poker.py", description="Planning poker on the office network."
+        # "poker.py" from a checkout, "planning-poker" when packaged.
+        prog=Path(sys.argv[0]).name or "poker.py",
+        description="Planning poker on the office network.",
     )
     parser.add_argument("--headless", action="store_true", help="host with no window")
     parser.add_argument("--title", default="Planning poker", help="the game's title")
@@ -3199,41 +3530,50 @@ def setup_logging(verbose: bool, log_dir: Path | None) -> None:
         root.addHandler(handler)
 
 
+def data_and_log_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Where games and settings live, and where logs and crash reports go."""
+    import platformdirs
+
+    if args.data_dir:
+        return args.data_dir, args.data_dir / "logs"
+    return (
+        Path(platformdirs.user_data_dir(APP_SLUG, appauthor=False)),
+        Path(platformdirs.user_log_dir(APP_SLUG, appauthor=False)),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; errors reach the user as one sentence."""
     args = parse_args(argv)
-    import platformdirs
-
-    data_dir = args.data_dir or Path(
-        platformdirs.user_data_dir(APP_SLUG, appauthor=False)
-    )
-    log_dir = (
-        data_dir / "logs"
-        if args.data_dir
-        else Path(platformdirs.user_log_dir(APP_SLUG, appauthor=False))
-    )
+    data_dir, log_dir = data_and_log_dirs(args)
     setup_logging(args.verbose, log_dir)
+    log.debug("%s %s, logging to %s", APP_NAME, __version__, log_dir)
     try:
+        if os.environ.get(CRASH_ENV) == "start":
+            raise RuntimeError(f"crash forced by {CRASH_ENV}=start")
         if args.list:
             return asyncio.run(run_list(args.watch))
         if args.headless:
             return asyncio.run(run_headless(args, data_dir))
-        return run_window(args, data_dir)
+        return run_window(args, data_dir, log_dir)
     except KeyboardInterrupt:
         return 130
     except PokerError as exc:
         if args.debug:
             raise
         print(exc, file=sys.stderr)
+        show_fatal(str(exc))
         return 2
-    except Exception:
-        log.exception("Unexpected error")
+    except Exception as exc:
+        report = write_crash_report(log_dir, exc)
         if args.debug:
             raise
-        print(
-            f"Something went wrong; the details are in {log_dir / 'poker.log'}.",
-            file=sys.stderr,
+        text = (
+            f"{APP_NAME} stopped because of a bug. A report is in {report}; "
+            "please send it to whoever gave you the app."
         )
+        print(text, file=sys.stderr)
+        show_fatal(text)
         return 1
 
 

@@ -115,12 +115,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # Markers follow from the fixtures a test uses, so that
-# `-m "not netns and not xvfb and not browser"` runs what needs no root, no
-# display and no browser.
+# `-m "not netns and not xvfb and not browser and not package"` runs what
+# needs no root, no display, no browser and no PyInstaller build.
 _MARKER_FIXTURES = {
     "netns": {"netns", "netns_pair"},
     "xvfb": {"xvfb_display"},
     "browser": {"chromium", "browser", "strict_page"},
+    "package": {"packaged_app"},
 }
 
 
@@ -600,11 +601,12 @@ def x11_accepts(display: str, timeout: float = 2.0) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def xvfb_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running Xvfb, 1280x800x24; its DISPLAY string, e.g. ":99"."""
-    need(shutil.which("Xvfb"), "Xvfb is not installed (Debian package xvfb)")
-    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+@contextlib.contextmanager
+def xvfb_server(log: Path) -> Iterator[str]:
+    """Run an Xvfb, 1280x800x24, until the block ends; its DISPLAY (":99").
+
+    Raises RuntimeError, quoting *log*, when it does not start.
+    """
     # -displayfd: Xvfb picks a free display number itself and writes it to
     # the pipe once it accepts connections, so no race with other servers.
     read_end, write_end = os.pipe()
@@ -638,11 +640,22 @@ def xvfb_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 number += chunk
         display = f":{number.decode().strip()}"
         if not number.strip() or not x11_accepts(display):
-            pytest.fail(f"Xvfb did not start:\n{log.read_text()}", pytrace=False)
+            raise RuntimeError(f"Xvfb did not start:\n{log.read_text()}")
         yield display
     finally:
         os.close(read_end)
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def xvfb_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running Xvfb, 1280x800x24; its DISPLAY string, e.g. ":99"."""
+    need(shutil.which("Xvfb"), "Xvfb is not installed (Debian package xvfb)")
+    try:
+        with xvfb_server(tmp_path_factory.mktemp("xvfb") / "xvfb.log") as display:
+            yield display
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 # --- a real browser -----------------------------------------------------------

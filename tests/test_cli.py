@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import POKER, ROOT, Netns, Proc
+from poker import __version__
 
 
 def run_poker(
@@ -112,3 +113,50 @@ def test_list_on_an_empty_network_says_so_within_3_seconds(
     assert listing.stdout_lines() == []
     assert "No game found on this network" in Path(listing.stderr_path).read_text()
     assert took < 3.0, f"--list took {took:.2f} s"
+
+
+# --- logs and crash reports ---------------------------------------------------
+
+
+def user_env(home: Path) -> dict[str, str]:
+    """An environment whose user folders all lie inside *home*."""
+    env = dict(os.environ, HOME=str(home))
+    for name in ("DATA", "STATE", "CONFIG", "CACHE"):
+        env[f"XDG_{name}_HOME"] = str(home / name.lower())
+    return env
+
+
+def test_a_crash_at_start_writes_a_report_and_the_terminal_says_where(
+    tmp_path: Path,
+) -> None:
+    env = user_env(tmp_path) | {"POKER_DEBUG_CRASH": "start"}
+    log_dir = tmp_path / "state" / "planning-poker" / "log"
+
+    done = run_poker("--headless", "--no-discovery", env=env)
+    reports = list(log_dir.glob("crash-*.txt"))
+
+    assert done.returncode == 1
+    assert len(reports) == 1
+    assert done.stderr == (
+        f"Planning Poker stopped because of a bug. A report is in {reports[0]}; "
+        "please send it to whoever gave you the app.\n"
+    )
+    report = reports[0].read_text()
+    assert f"Versions: Planning Poker {__version__}; Python 3." in report
+    assert re.search(r"System:\s+Linux-", report)
+    assert "RuntimeError: crash forced by POKER_DEBUG_CRASH=start" in report
+
+
+def test_logs_go_to_the_users_log_folder_and_verbose_prints_them(
+    tmp_path: Path,
+) -> None:
+    env = user_env(tmp_path) | {"POKER_DEBUG_CRASH": "start"}
+    log_file = tmp_path / "state" / "planning-poker" / "log" / "poker.log"
+
+    quiet = run_poker("--headless", "--no-discovery", env=env)
+    verbose = run_poker("--headless", "--no-discovery", "--verbose", env=env)
+
+    assert "report written to" in log_file.read_text()
+    assert "report written to" not in quiet.stderr
+    assert "INFO poker: Crash (RuntimeError(" in verbose.stderr
+    assert "DEBUG poker: Planning Poker 1.0.0, logging to" in verbose.stderr
