@@ -180,8 +180,9 @@ const handlers = {
     update();
   },
   [MSG.GOODBYE](message) {
+    // The reason says what happened; the page adds what to do about it.
     state.closed = {
-      message: message.reason || "The host closed the game.",
+      message: `${message.reason || "The host closed the game."} When it is back, press Try again.`,
       canRetry: true,
       button: "Try again",
     };
@@ -195,7 +196,7 @@ function onStatus(status, detail) {
   if (status === "connected") state.closed = null;
   if (status === "closed" && !state.closed) {
     state.closed = {
-      message: detail || "The connection to the host was closed.",
+      message: detail || "Lost the connection to the host. Check the network, then press Connect again.",
       canRetry: true,
     };
   }

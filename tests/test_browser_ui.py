@@ -104,6 +104,35 @@ async def test_the_connection_state_stays_in_sight_on_a_phone(
     assert await ada.get_by_test_id("connection").inner_text() == "connected"
 
 
+async def test_a_closed_game_says_what_happened_and_what_to_do(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host, (ada,) = await seated(headless_host, strict_page, "Ada")
+
+    host.stop()
+    await ada.get_by_test_id("closed-banner").wait_for()
+
+    assert await ada.locator(".banner-text").inner_text() == (
+        "The host closed the game. When it is back, press Try again."
+    )
+    assert await ada.get_by_test_id("retry-button").inner_text() == "Try again"
+    assert await ada.get_by_test_id("connection").inner_text() == "disconnected"
+
+
+async def test_an_empty_name_is_answered_with_what_to_type(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host = headless_host("Sprint 42")
+    page = await strict_page(host.url)
+    await page.goto(host.url)
+
+    await page.get_by_test_id("name-input").fill("   ")
+    await page.get_by_test_id("name-submit").click()
+
+    assert await page.get_by_test_id("error").inner_text() == "Type your name first."
+    assert await page.get_by_test_id("name-form").is_visible()
+
+
 # --- cards and keys -----------------------------------------------------------
 
 
