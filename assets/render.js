@@ -265,6 +265,7 @@ function renderResult(state, view) {
   setText(ref.range, range);
   let note = `from ${plural(result.numeric, "numeric vote", "numeric votes")}`;
   if (result.count > result.numeric) note += ` (${result.count} cards in all)`;
+  if (result.numeric === 0) note = plural(result.count, "card, no numbers", "cards, no numbers");
   if (result.count === 0) note = "Nobody voted this round.";
   setText(ref.numeric, note);
   // Sizes and other words have no numbers: mode and chart say it all.

@@ -208,6 +208,7 @@ async def test_three_browsers_and_the_desktop_app_play_two_rounds_and_export(
     window.keys("m")
     await bob.locator("body.is-revealed").wait_for()
     second = {name: await seat_card(bob, name) for name in ("Ada", "Bob", "Cyd", "Dee")}
+    sizes_note = await bob.get_by_test_id("result-count").inner_text()
     shots += await shoot(ada, "revealed-sizes")
 
     # The facilitator exports the session: the downloads a click gives.
@@ -220,6 +221,7 @@ async def test_three_browsers_and_the_desktop_app_play_two_rounds_and_export(
 
     assert first == {"Ada": "5", "Bob": "8", "Cyd": "5", "Dee": "13"}
     assert second == {"Ada": "M", "Bob": "L", "Cyd": "M", "Dee": "M"}
+    assert sizes_note == "4 cards, no numbers"
     assert rows[0][-4:] == ["Ada", "Bob", "Cyd", "Dee"]
     assert [row[1] for row in rows[1:]] == ["Log in with SSO", "Search by tag"]
     assert rows[1][-4:] == ["5", "8", "5", "13"]
