@@ -189,7 +189,8 @@ const handlers = {
     closeWith(message.reason || "The facilitator removed you from the game.", "Join again");
   },
   [MSG.GOODBYE](message) {
-    closeWith(message.reason || "The host closed the game.", "Try again");
+    // The reason says what happened; the page adds what to do about it.
+    closeWith(`${message.reason || "The host closed the game."} When it is back, press Try again.`, "Try again");
   },
   [MSG.PONG]() {},
 };
@@ -199,7 +200,7 @@ function onStatus(status, detail) {
   if (status === "connected") state.closed = null;
   if (status === "closed" && !state.closed) {
     state.closed = {
-      message: detail || "The connection to the host was closed.",
+      message: detail || "Lost the connection to the host. Check the network, then press Connect again.",
       canRetry: true,
     };
   }

@@ -207,14 +207,21 @@ function updateSeat(li, seat, state, view) {
   }
 }
 
+/**
+ * Players sit around the table: the first half (rounded up) across it, the
+ * rest on the near side, in the order they joined. A seat that changes side
+ * when someone joins is drawn afresh there; nothing is turning at that time.
+ */
 function renderSeats(state, view) {
-  syncList(
-    ref.seats,
-    view.game.seats,
-    (seat) => seat.id,
-    createSeat,
-    (li, seat) => updateSeat(li, seat, state, view),
-  );
+  const seats = view.game.seats;
+  const across = Math.ceil(seats.length / 2);
+  const sides = [
+    [ref["seats-across"], seats.slice(0, across)],
+    [ref["seats-near"], seats.slice(across)],
+  ];
+  for (const [list, part] of sides) {
+    syncList(list, part, (seat) => seat.id, createSeat, (li, seat) => updateSeat(li, seat, state, view));
+  }
 }
 
 function renderTableCenter(state, view) {
@@ -275,6 +282,7 @@ function renderResult(state, view) {
   setText(ref.range, range);
   let note = `from ${plural(result.numeric, "numeric vote", "numeric votes")}`;
   if (result.count > result.numeric) note += ` (${result.count} cards in all)`;
+  if (result.numeric === 0) note = plural(result.count, "card, no numbers", "cards, no numbers");
   if (result.count === 0) note = "Nobody voted this round.";
   setText(ref.numeric, note);
   // Sizes and other words have no numbers: mode and chart say it all.
