@@ -382,6 +382,7 @@ async def test_tab_goes_through_the_table_in_reading_order(
         "new-story-input",
         "new-round-button",
         "auto-reveal",
+        "away-timeout",
         "deck-select",
     ]
     assert visited[: len(main)] == main, visited
