@@ -115,6 +115,15 @@ SEND_QUEUE = 512
 #: TTLs, raised by python-zeroconf), so the listing asks the host itself.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 1.5
+#: A headless host holds many games; one with nobody connected for this many
+#: seconds is unloaded (it stays stored, and comes back when someone joins).
+#: ``--idle-unload`` overrides it.
+IDLE_UNLOAD = 600.0
+#: Games one host keeps in memory at once; loading one more is refused, so a
+#: flood of "New game" clicks cannot take the machine's memory.
+MAX_LOADED_GAMES = 1000
+#: Stored games the headless host's list page shows, the latest first.
+GAMES_LISTED = 100
 
 log = logging.getLogger("poker")
 
@@ -1533,6 +1542,8 @@ class Room:
         self.on_change: Callable[[Room], None] | None = None
         self.closing = False
         self.timer_handle: asyncio.TimerHandle | None = None
+        #: Armed while nobody is connected, on a host that unloads idle games.
+        self.unload_handle: asyncio.TimerHandle | None = None
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -1688,14 +1699,28 @@ CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 
 
 class Host:
-    """The embedded web server: serves the page, the sockets and the lobby."""
+    """The embedded web server: serves the page, the sockets and the lobby.
+
+    The desktop app hosts one game. A host made with ``many`` (headless)
+    holds any number: each is created over HTTP, loaded from the store when
+    someone connects to it, and unloaded after ``idle_unload`` seconds with
+    nobody connected (None: never).
+    """
 
     def __init__(
-        self, store: Store, host_name: str, *, lobby_key: str | None = None
+        self,
+        store: Store,
+        host_name: str,
+        *,
+        lobby_key: str | None = None,
+        many: bool = False,
+        idle_unload: float | None = None,
     ) -> None:
         self.store = store
         self.host_name = host_name
         self.lobby_key = lobby_key
+        self.many = many
+        self.idle_unload = idle_unload
         self.rooms: dict[str, Room] = {}
         self.port: int | None = None
         self.lobby_port: int | None = None
@@ -1716,6 +1741,9 @@ class Host:
         app.router.add_get("/", self.page)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/api/game", self.api_game)
+        app.router.add_get("/games", self.games_page)
+        app.router.add_get("/api/games", self.api_games)
+        app.router.add_post("/api/games", self.create_game)
         app.router.add_get("/qr.svg", self.qr)
         app.router.add_post("/api/import", self.import_csv)
         app.router.add_get("/api/export", self.export)
@@ -1764,8 +1792,60 @@ class Host:
         self.rooms[game.id] = room
         self.store.save(game, port=self.port)
         room.schedule_timer()  # a resumed game's countdown runs on
+        self.arm_unload(room)
         log.info("Hosting %r (game %s)", game.title, game.id)
         return room
+
+    def load_room(self, game_id: str) -> Room | None:
+        """Return a game of this host, loading a stored one (``many`` only)."""
+        room = self.rooms.get(game_id)
+        if room is not None or not self.many:
+            return room
+        try:
+            game = self.store.load(game_id)
+        except StorageError:
+            return None
+        if len(self.rooms) >= MAX_LOADED_GAMES:
+            raise PokerError(
+                f"This host already holds {len(self.rooms)} games in memory; "
+                "try again in a few minutes, when idle ones are put away."
+            )
+        room = self.open_room(game)
+        self.advertise(room)
+        return room
+
+    def advertise(self, room: Room) -> None:
+        """Start advertising a game; mDNS probing goes on in the background."""
+        if self.advertiser is not None:
+            self.advertiser.advertise_soon(room, self.port or 0)
+
+    def arm_unload(self, room: Room) -> None:
+        """Unload ``room`` once nobody has been connected for a while."""
+        if room.unload_handle is not None:
+            room.unload_handle.cancel()
+            room.unload_handle = None
+        if self.idle_unload is None or room.clients or room.closing:
+            return
+        room.unload_handle = asyncio.get_running_loop().call_later(
+            self.idle_unload, self._unload, room
+        )
+
+    def _unload(self, room: Room) -> None:
+        room.unload_handle = None
+        if self.rooms.get(room.game.id) is not room or room.clients:
+            return
+        # Every change was committed as it happened: nothing left to save.
+        room.closing = True
+        room.schedule_timer()  # closing: this only cancels it
+        del self.rooms[room.game.id]
+        if self.advertiser is not None:
+            self.advertiser.withdraw_soon(room.game.id)
+        log.info(
+            "Unloaded %r (game %s) after %.0f s with nobody connected",
+            room.game.title,
+            room.game.id,
+            self.idle_unload,
+        )
 
     def _room_changed(self, room: Room) -> None:
         if self.on_room_change is not None:
@@ -1776,6 +1856,8 @@ class Host:
         if self.advertiser is not None:
             await self.advertiser.async_close()
         for room in self.rooms.values():
+            if room.unload_handle is not None:
+                room.unload_handle.cancel()
             with contextlib.suppress(asyncio.TimeoutError):
                 await room.close_all(reason)
         if self.finder is not None:
@@ -1805,11 +1887,12 @@ class Host:
             base += f"?game={game_id}"
         return base
 
-    def room_for(self, request: web.Request) -> Room | None:
-        """Return the room a request names, or the only one."""
+    def room_for(self, request: web.Request, *, load: bool = False) -> Room | None:
+        """Return the room a request names (loading it when ``load``), or the
+        only one."""
         game_id = request.query.get("game")
         if game_id:
-            return self.rooms.get(game_id)
+            return self.load_room(game_id) if load else self.rooms.get(game_id)
         if len(self.rooms) == 1:
             return next(iter(self.rooms.values()))
         return None
@@ -1825,6 +1908,18 @@ class Host:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """Serve the lobby on the lobby site, the game page elsewhere."""
         name = "lobby.html" if self._on_lobby_site(request) else "index.html"
+        if name == "index.html" and self.many and not request.query.get("game"):
+            # Not exactly one game loaded: the page could not tell which.
+            name = "index.html" if len(self.rooms) == 1 else "games.html"
+        return self._asset_page(name)
+
+    async def games_page(self, request: web.Request) -> web.StreamResponse:
+        """The list of a headless host's games, with a form for a new one."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game: open /.")
+        return self._asset_page("games.html")
+
+    def _asset_page(self, name: str) -> web.StreamResponse:
         page = ASSETS_DIR / name
         if not page.is_file():
             log.error("The page %s is missing: the app is incomplete", page)
@@ -1836,11 +1931,74 @@ class Host:
     async def api_game(self, request: web.Request) -> web.Response:
         """Public facts of a game, also the liveness check of listings."""
         room = self.room_for(request)
+        if room is None and self.many and request.query.get("game"):
+            # Stored but not loaded: answered from the store without loading
+            # it, so that listings checking it cannot keep it in memory.
+            with contextlib.suppress(StorageError):
+                room = Room(self.store.load(request.query["game"]), self.store)
         if room is None:
             return web.json_response(
                 {"error": "There is no such game on this host."}, status=404
             )
         return web.json_response(self.game_facts(room))
+
+    async def api_games(self, request: web.Request) -> web.Response:
+        """The games of a headless host, for its list page."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game.")
+        games = []
+        for record in self.store.recent(GAMES_LISTED):
+            room = self.rooms.get(record["id"])
+            games.append(
+                {
+                    "id": record["id"],
+                    "title": record["title"],
+                    "updated": record["updated"],
+                    "round": record["round"],
+                    "seats": record["players"],
+                    "loaded": room is not None,
+                    "players": room.players() if room is not None else 0,
+                    "url": f"/?game={record['id']}",
+                }
+            )
+        return web.json_response(
+            {"host": self.host_name, "games": games, "decks": list(DECKS)}
+        )
+
+    async def create_game(self, request: web.Request) -> web.Response:
+        """Create a game on a headless host: ``title`` and ``deck`` in JSON."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game.")
+        if not self._origin_ok(request):
+            return web.json_response(
+                {"error": "This host only accepts its own pages."}, status=403
+            )
+        body = await json_object(request)
+        if body is None:
+            return web.json_response({"error": "Send a JSON object."}, status=400)
+        if len(self.rooms) >= MAX_LOADED_GAMES:
+            return web.json_response(
+                {"error": "This host holds too many games right now; try later."},
+                status=503,
+            )
+        try:
+            game = Game.new(
+                body.get("title") or "Planning poker",
+                self.host_name,
+                body.get("deck") or DEFAULT_DECK,
+            )
+        except Refused as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        try:
+            room = self.open_room(game)
+        except StorageError as exc:
+            log.error("%s", exc)
+            return web.json_response({"error": str(exc)}, status=500)
+        self.advertise(room)
+        return web.json_response(
+            {"id": game.id, "url": f"/?game={game.id}", **self.game_facts(room)},
+            status=201,
+        )
 
     def game_facts(self, room: Room) -> dict[str, Any]:
         """Return what a listing shows of a game."""
@@ -1954,7 +2112,10 @@ class Host:
                 "Refused a socket from origin %s", request.headers.get("Origin")
             )
             raise web.HTTPForbidden(text="This game only accepts its own pages.")
-        room = self.room_for(request)
+        try:
+            room = self.room_for(request, load=True)
+        except PokerError as exc:
+            raise web.HTTPServiceUnavailable(text=str(exc)) from None
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         # aiohttp refuses a message whose size reaches max_msg_size: + 1 lets
@@ -1964,8 +2125,17 @@ class Host:
             max_msg_size=MAX_FRAME + 1, heartbeat=10.0, compress=False
         )
         await ws.prepare(request)
+        if self.rooms.get(room.game.id) is not room:
+            # Unloaded while the handshake was on its way: load it again.
+            try:
+                room = self.load_room(room.game.id) or room
+            except PokerError as exc:
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"Busy")
+                wslog.warning("%s", exc)
+                return ws
         client = Client(ws, request.remote or "?")
         room.clients.add(client)
+        self.arm_unload(room)  # someone is here: this only disarms it
         pump = client.pump_task = asyncio.create_task(client.pump())
         try:
             async for message in ws:
@@ -1996,6 +2166,7 @@ class Host:
             ):
                 with contextlib.suppress(KeyError, StorageError):
                     room.commit(room.game.set_connected(client.seat, False))
+            self.arm_unload(room)
             wslog.debug("Socket of %s closed", client.peer)
         return ws
 
@@ -2139,11 +2310,8 @@ class Host:
             raise web.HTTPForbidden(
                 text="The lobby is only open to this computer's app."
             )
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError
-        except ValueError:
+        body = await json_object(request)
+        if body is None:
             return web.json_response({"error": "Send a JSON object."}, status=400)
         action = request.match_info["action"]
         handler = (
@@ -2225,6 +2393,15 @@ class Host:
 
 
 LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
+
+
+async def json_object(request: web.Request) -> dict[str, Any] | None:
+    """The JSON object a request carries, or None for anything else."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def import_column(query: Any, name: str, default: int | None) -> int | None:
@@ -2336,11 +2513,15 @@ class FoundGame:
 
 
 class Advertiser:
-    """Publishes this host's games over mDNS/DNS-SD."""
+    """Publishes this host's games over mDNS/DNS-SD, one service per game."""
 
     def __init__(self, aiozc: Any) -> None:
         self.aiozc = aiozc
         self.infos: dict[str, Any] = {}
+        #: Registrations and withdrawals still on their way, per game: each
+        #: waits for the one before, so a game unloaded while it was still
+        #: probing is withdrawn after, not before, it is registered.
+        self.pending: dict[str, asyncio.Task[None]] = {}
 
     async def async_advertise(self, room: Room, port: int) -> None:
         """Register one game; probing (RFC 6762 section 8.1) takes ~1 s."""
@@ -2367,8 +2548,8 @@ class Advertiser:
             },
         )
         task = await self.aiozc.async_register_service(info, allow_name_change=True)
-        await task
         self.infos[game.id] = info
+        await task
         mdnslog.info(
             "Advertising %r on %s port %s", game.title, ", ".join(addresses), port
         )
@@ -2380,8 +2561,43 @@ class Advertiser:
             task = await self.aiozc.async_unregister_service(info)
             await task
 
+    def advertise_soon(self, room: Room, port: int) -> None:
+        """Register a game in the background (event loop only)."""
+        self._then(room.game.id, lambda: self.async_advertise(room, port))
+
+    def withdraw_soon(self, game_id: str) -> None:
+        """Unregister a game in the background (event loop only)."""
+        self._then(game_id, lambda: self.async_withdraw(game_id))
+
+    def _then(self, game_id: str, step: Callable[[], Any]) -> None:
+        before = self.pending.get(game_id)
+
+        async def run() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(before)
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the game is served all the same
+                mdnslog.warning(
+                    "mDNS could not update game %s (%r); players can still "
+                    "join by address.",
+                    game_id,
+                    exc,
+                )
+            finally:
+                if self.pending.get(game_id) is task:
+                    del self.pending[game_id]
+
+        task = asyncio.ensure_future(run())
+        self.pending[game_id] = task
+
     async def async_close(self) -> None:
-        """Withdraw every game."""
+        """Withdraw every game, once pending registrations are done."""
+        if self.pending:
+            await asyncio.gather(*self.pending.values(), return_exceptions=True)
         for game_id in list(self.infos):
             await self.async_withdraw(game_id)
 
@@ -2564,11 +2780,19 @@ class Service:
         *,
         discovery: bool = True,
         lobby_key: str | None = None,
+        many: bool = False,
+        idle_unload: float | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir / "games.db")
         self.settings = Settings(data_dir / "settings.json")
-        self.host = Host(self.store, host_name, lobby_key=lobby_key)
+        self.host = Host(
+            self.store,
+            host_name,
+            lobby_key=lobby_key,
+            many=many,
+            idle_unload=idle_unload,
+        )
         self.host.settings = self.settings
         self.discovery = discovery
         self.aiozc: Any = None
@@ -2600,8 +2824,15 @@ class Service:
 
 
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
-    """Host one game with no window until Ctrl+C or SIGTERM."""
-    service = Service(data_dir, args.host_name, discovery=not args.no_discovery)
+    """Host games with no window until Ctrl+C or SIGTERM: the one named on
+    the command line, and any created or joined over HTTP."""
+    service = Service(
+        data_dir,
+        args.host_name,
+        discovery=not args.no_discovery,
+        many=True,
+        idle_unload=args.idle_unload or None,
+    )
     store = service.store
     if args.resume is not None:
         game_id = args.resume or next((g["id"] for g in store.recent(1)), None)
@@ -2629,8 +2860,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         flush=True,
     )
     await service.async_start_discovery(browse=False)
-    if service.host.advertiser is not None:
-        await service.host.advertiser.async_advertise(room, service.host.port or 0)
+    service.host.advertise(room)
     await stop.wait()
     log.info("Stopping")
     await service.async_close()
@@ -2848,6 +3078,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         const="",
         metavar="GAME_ID",
         help="host a stored game again (default: the latest)",
+    )
+    parser.add_argument(
+        "--idle-unload",
+        type=float,
+        default=IDLE_UNLOAD,
+        metavar="SECONDS",
+        help="headless: put a game away (stored) after SECONDS with nobody "
+        f"connected; 0 never does (default {IDLE_UNLOAD:g})",
     )
     parser.add_argument(
         "--list",
