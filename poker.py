@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,11 @@ RATE_PER_SECOND = 20.0
 #: Outgoing frames queued for one client before it counts as too slow and is
 #: dropped (it resyncs on reconnect): a frozen client never holds others up.
 SEND_QUEUE = 512
+#: Bytes waiting in a socket's own write buffer past which its client counts
+#: as behind: its frames then queue instead of being written at once.
+WRITE_BEHIND = 64 * 1024
+#: How often the queue of a client that is behind looks for room (seconds).
+DRAIN_POLL = 0.05
 #: Seconds between liveness checks of games listed from mDNS. A host killed
 #: without a goodbye stays in mDNS caches for an hour (RFC 6762 section 10
 #: TTLs, raised by python-zeroconf), so the listing asks the host itself.
@@ -1454,17 +1460,43 @@ def url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-class Client:
-    """One websocket at the table, with its own bounded outgoing queue."""
+def wire_text(text: str) -> bytes:
+    """Encode a websocket text frame as a host sends it (RFC 6455 section
+    5.2: final, unmasked), once however many players get it."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 65536:
+        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return head + payload
 
-    def __init__(self, ws: web.WebSocketResponse, peer: str) -> None:
+
+class Client:
+    """One websocket at the table, and the frames it is behind on.
+
+    While the client keeps up, a frame is written to its socket at once: a
+    broadcast wakes no task per player. A client whose socket buffer fills
+    gets a queue that its own task drains, in order; past SEND_QUEUE frames
+    it is dropped, so a frozen client never delays the others.
+    """
+
+    def __init__(
+        self, ws: web.WebSocketResponse, peer: str, transport: asyncio.Transport
+    ) -> None:
         self.ws = ws
         self.peer = peer
+        self.transport = transport
         self.seat: str | None = None
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        #: Frames not written yet; None tells the pump to stop.
+        self.backlog: deque[bytes | None] = deque()
+        self.wake = asyncio.Event()
         self.tokens = float(RATE_BURST)
         self.refilled = time.monotonic()
         self.dropped = False
+        self.finished = False
         self.pump_task: asyncio.Task[None] | None = None
 
     def allow(self) -> bool:
@@ -1479,14 +1511,19 @@ class Client:
         self.tokens -= 1
         return True
 
-    def send(self, frame: str) -> None:
-        """Queue one frame; a client too far behind is cut loose."""
-        if self.dropped:
+    def send(self, frame: str | bytes) -> None:
+        """Write one frame (text, or bytes from wire_text), or queue it."""
+        if self.dropped or self.finished or self.ws.closed:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        wire = wire_text(frame) if isinstance(frame, str) else frame
+        transport = self.transport
+        if not self.backlog and transport.get_write_buffer_size() <= WRITE_BEHIND:
+            if not transport.is_closing():
+                transport.write(wire)
+            return
+        if len(self.backlog) >= SEND_QUEUE:
             self.dropped = True
+            self.backlog.clear()
             wslog.warning("Client %s fell too far behind and was dropped", self.peer)
             asyncio.ensure_future(
                 self.ws.close(
@@ -1494,16 +1531,33 @@ class Client:
                     message=b"Too far behind; reconnect",
                 )
             )
+            return
+        self.backlog.append(wire)
+        self.wake.set()
 
     async def pump(self) -> None:
-        """Write queued frames to the socket until told to stop."""
-        while (frame := await self.queue.get()) is not None:
-            await self.ws.send_str(frame)
+        """Write the frames queued while the socket was full; stop at None."""
+        transport = self.transport
+        while True:
+            while not self.backlog:
+                self.wake.clear()
+                await self.wake.wait()
+            while transport.get_write_buffer_size() > WRITE_BEHIND:
+                if transport.is_closing():
+                    return
+                await asyncio.sleep(DRAIN_POLL)
+            wire = self.backlog.popleft()
+            if wire is None:
+                return
+            if self.ws.closed or transport.is_closing():
+                return
+            transport.write(wire)
 
     def finish(self) -> None:
-        """Let the pump send what is queued, then stop."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        """Let the pump write what is queued, then stop; later frames drop."""
+        self.finished = True
+        self.backlog.append(None)
+        self.wake.set()
 
     async def close_after_flush(self, pump: asyncio.Task[None] | None) -> None:
         """Close with 1008 once the last queued frame (the reason) is out."""
@@ -1569,10 +1623,7 @@ class Room:
                 seat = self.game.seats.get(sid)
                 if seat is None:
                     continue
-                shared = frame(Msg.SEAT, seat=seat.public(self.game.revealed))
-                for client in self.clients:
-                    if client.seat is not None:
-                        client.send(shared)
+                self.broadcast(frame(Msg.SEAT, seat=seat.public(self.game.revealed)))
                 for client in self.clients:
                     if client.seat == sid:
                         client.send(frame(Msg.YOU, vote=seat.vote))
@@ -1581,10 +1632,11 @@ class Room:
             self.on_change(self)
 
     def broadcast(self, shared: str) -> None:
-        """Send one frame to every seated client."""
+        """Send one frame to every seated client, encoded once for all."""
+        wire = wire_text(shared)
         for client in self.clients:
             if client.seat is not None:
-                client.send(shared)
+                client.send(wire)
 
     def schedule_timer(self) -> None:
         """Wake up when the round's countdown reaches zero on this clock."""
@@ -2133,7 +2185,7 @@ class Host:
                 await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"Busy")
                 wslog.warning("%s", exc)
                 return ws
-        client = Client(ws, request.remote or "?")
+        client = Client(ws, request.remote or "?", request.transport)
         room.clients.add(client)
         self.arm_unload(room)  # someone is here: this only disarms it
         pump = client.pump_task = asyncio.create_task(client.pump())
@@ -2210,8 +2262,7 @@ class Host:
                     )
                 )
                 other.seat = None
-                with contextlib.suppress(asyncio.QueueFull):
-                    other.queue.put_nowait(None)
+                other.finish()
                 asyncio.ensure_future(
                     other.ws.close(
                         code=WSCloseCode.POLICY_VIOLATION, message=b"Seat taken over"
