@@ -43,10 +43,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from aiohttp import WSCloseCode, WSMsgType, web
+if TYPE_CHECKING:
+    from aiohttp import WSCloseCode, WSMsgType, web
 
 __version__ = "1.0.0"
 
@@ -1470,6 +1471,17 @@ class Store:
 wslog = logging.getLogger("poker.ws")
 
 
+def import_aiohttp() -> None:
+    """Import aiohttp, which the code below uses, once something serves.
+
+    Not at the top of the module: the import takes ~150 ms (its client
+    builds SSL contexts), which ``--list`` and ``--version`` never need, and
+    which a headless host spends after its mDNS probing has begun.
+    """
+    global WSCloseCode, WSMsgType, web
+    from aiohttp import WSCloseCode, WSMsgType, web
+
+
 def lan_addresses() -> list[str]:
     """Return this machine's IPv4 addresses other than loopback."""
     import ifaddr  # a dependency of zeroconf
@@ -1482,6 +1494,22 @@ def lan_addresses() -> list[str]:
                 if not address.is_loopback and not address.is_link_local:
                     found.append(str(address))
     return sorted(set(found), key=found.index)
+
+
+def bound_socket(bind: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``bind``:``port``, or a sentence if it is busy."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bind, port))
+    except OSError as exc:
+        sock.close()
+        raise PokerError(
+            f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
+            "or leave it out to take a free one."
+        ) from None
+    return sock
 
 
 def url_host(address: str) -> str:
@@ -1814,7 +1842,7 @@ class Host:
         self.settings: Settings | None = None
         self.on_room_change: Callable[[Room], None] | None = None
         self.checkpoints: asyncio.Task[None] | None = None
-        self.app = self._make_app()
+        self.app: web.Application | None = None  # made when it first listens
 
     # -- setup
 
@@ -1836,30 +1864,28 @@ class Host:
         app.on_shutdown.append(self._on_shutdown)
         return app
 
-    async def _listen(self, bind: str, port: int) -> tuple[web.SockSite, int]:
+    async def _listen(
+        self, bind: str, port: int, sock: socket.socket | None = None
+    ) -> tuple[web.SockSite, int]:
         if self.runner is None:
+            import_aiohttp()
+            self.app = self._make_app()
             self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
             await self.runner.setup()
             self.checkpoints = asyncio.create_task(self._checkpoint_forever())
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((bind, port))
-        except OSError as exc:
-            sock.close()
-            raise PokerError(
-                f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
-                "or leave it out to take a free one."
-            ) from None
+        if sock is None:
+            sock = bound_socket(bind, port)
         site = web.SockSite(self.runner, sock)
         await site.start()
         self.sites.append(site)
         return site, sock.getsockname()[1]
 
-    async def start(self, port: int = 0, bind: str = "0.0.0.0") -> int:
-        """Listen for players on ``bind``:``port`` (0 picks a free port)."""
-        self.game_site, self.port = await self._listen(bind, port)
+    async def start(
+        self, port: int = 0, bind: str = "0.0.0.0", sock: socket.socket | None = None
+    ) -> int:
+        """Listen for players on ``bind``:``port`` (0 picks a free port), or
+        on ``sock`` from bound_socket()."""
+        self.game_site, self.port = await self._listen(bind, port, sock)
         self.bind = bind
         return self.port
 
@@ -1900,7 +1926,7 @@ class Host:
     def advertise(self, room: Room) -> None:
         """Start advertising a game; mDNS probing goes on in the background."""
         if self.advertiser is not None:
-            self.advertiser.advertise_soon(room, self.port or 0)
+            self.advertiser.advertise_soon(room.game, self.port or 0)
 
     def arm_unload(self, room: Room) -> None:
         """Unload ``room`` once nobody has been connected for a while."""
@@ -2458,7 +2484,7 @@ class Host:
             self.settings.set("tokens", tokens)
         room = self.open_room(game)
         if self.advertiser is not None:
-            await self.advertiser.async_advertise(room, self.port or 0)
+            await self.advertiser.async_advertise(room.game, self.port or 0)
         return self.own_url(room)
 
     async def local_join(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -2615,11 +2641,10 @@ class Advertiser:
         #: probing is withdrawn after, not before, it is registered.
         self.pending: dict[str, asyncio.Task[None]] = {}
 
-    async def async_advertise(self, room: Room, port: int) -> None:
-        """Register one game; probing (RFC 6762 section 8.1) takes ~1 s."""
+    async def async_advertise(self, game: Game, port: int) -> None:
+        """Register one game; probing (RFC 6762 section 8.1) takes ~1.2 s."""
         from zeroconf.asyncio import AsyncServiceInfo
 
-        game = room.game
         addresses = lan_addresses() or ["127.0.0.1"]
         # Instance names must be unique on the link; the id suffix makes
         # two games with the same title distinct without a rename dance.
@@ -2653,9 +2678,9 @@ class Advertiser:
             task = await self.aiozc.async_unregister_service(info)
             await task
 
-    def advertise_soon(self, room: Room, port: int) -> None:
+    def advertise_soon(self, game: Game, port: int) -> None:
         """Register a game in the background (event loop only)."""
-        self._then(room.game.id, lambda: self.async_advertise(room, port))
+        self._then(game.id, lambda: self.async_advertise(game, port))
 
     def withdraw_soon(self, game_id: str) -> None:
         """Unregister a game in the background (event loop only)."""
@@ -2694,6 +2719,33 @@ class Advertiser:
             await self.async_withdraw(game_id)
 
 
+async def fetch_json(url: str, within: float) -> tuple[int, Any]:
+    """GET a small JSON answer over plain HTTP/1.1: the status and the value.
+
+    All a listing asks of a game is GET /api/game; doing it by hand keeps
+    aiohttp's client (and its import) out of ``--list``.
+    """
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    async with asyncio.timeout(within):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(
+                f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Accept: application/json\r\nConnection: close\r\n\r\n".encode()
+            )
+            answer = await reader.read(MAX_FRAME)
+            while len(answer) < MAX_FRAME and (more := await reader.read(MAX_FRAME)):
+                answer += more
+        finally:
+            writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)
+    if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or b"chunked" in head:
+        raise ValueError("not a plain HTTP answer")
+    return int(status[1]), json.loads(body)
+
+
 class Finder:
     """Keeps the list of games on the network, checked by asking each one."""
 
@@ -2702,17 +2754,14 @@ class Finder:
         self.found: dict[str, FoundGame] = {}
         self.on_update = on_update
         self.browser: Any = None
-        self.session: Any = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.prober: asyncio.Task[None] | None = None
         self.warned = False
 
     async def async_start(self) -> None:
         """Start browsing for games and checking the ones found."""
-        from aiohttp import ClientSession, ClientTimeout
         from zeroconf.asyncio import AsyncServiceBrowser
 
-        self.session = ClientSession(timeout=ClientTimeout(total=PROBE_TIMEOUT))
         self.browser = AsyncServiceBrowser(
             self.aiozc.zeroconf, [SERVICE_TYPE], handlers=[self._on_service]
         )
@@ -2772,20 +2821,17 @@ class Finder:
         await self._probe(game)
 
     async def _probe(self, game: FoundGame) -> None:
-        from aiohttp import ClientError
-
         was = game.alive
         try:
-            async with self.session.get(game.probe_url) as response:
-                facts = await response.json(content_type=None)
-            if response.status != 200 or facts.get("id") != game.id:
+            status, facts = await fetch_json(game.probe_url, PROBE_TIMEOUT)
+            if status != 200 or facts.get("id") != game.id:
                 raise ValueError("not this game")
             game.players = int(facts.get("players", 0))
             game.title = str(facts.get("title", game.title))[:MAX_TITLE]
             game.alive, game.failures = True, 0
         except asyncio.CancelledError:
             raise
-        except (TimeoutError, ClientError, ValueError, OSError, AttributeError) as exc:
+        except (TimeoutError, ValueError, OSError, AttributeError) as exc:
             game.failures += 1
             game.alive = False
             mdnslog.debug("No answer from %s: %s", game.url, exc)
@@ -2814,8 +2860,6 @@ class Finder:
             task.cancel()
         if self.browser is not None:
             await self.browser.async_cancel()
-        if self.session is not None:
-            await self.session.close()
 
 
 async def start_zeroconf() -> Any:
@@ -2937,12 +2981,21 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         game = Game.new(args.title, args.host_name, args.deck)
     port = args.port if args.port is not None else (store.port_of(game.id) or 0)
     try:
-        await service.host.start(port, args.bind)
+        sock = bound_socket(args.bind, port)
     except PokerError:
         if args.port is not None or port == 0:
             raise
-        await service.host.start(0, args.bind)  # the old port is taken now
-    room = service.host.open_room(game)
+        sock = bound_socket(args.bind, 0)  # the old port is taken now
+    # mDNS probing (RFC 6762 section 8.1) is ~1.2 s of waiting: it begins
+    # first, and the web server starts meanwhile, aiohttp's import on a
+    # thread so that the probes leave on time. No peer can look the game up
+    # before the probing ends, so none finds it before it is served.
+    await service.async_start_discovery(browse=False)
+    if service.host.advertiser is not None:
+        service.host.advertiser.advertise_soon(game, sock.getsockname()[1])
+    await asyncio.to_thread(import_aiohttp)
+    await service.host.start(bind=args.bind, sock=sock)
+    service.host.open_room(game)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -2951,8 +3004,6 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
         flush=True,
     )
-    await service.async_start_discovery(browse=False)
-    service.host.advertise(room)
     await stop.wait()
     log.info("Stopping")
     await service.async_close()
