@@ -2962,6 +2962,8 @@ class Service:
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     """Host games with no window until Ctrl+C or SIGTERM: the one named on
     the command line, and any created or joined over HTTP."""
+    if args.idle_unload < 0:
+        raise PokerError("--idle-unload takes seconds, 0 or more (0: never).")
     service = Service(
         data_dir,
         args.host_name,

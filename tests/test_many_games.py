@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 import poker
-from conftest import Host, NetnsPair, Proc
+from conftest import POKER, Host, NetnsPair, Proc
 from players import Player
 
 #: The idle time the hosts of these tests unload a game after (seconds).
@@ -327,3 +329,17 @@ def test_two_games_of_one_host_are_listed_by_title_and_an_unloaded_one_leaves(
                for g in (alpha, beta))  # fmt: skip
     assert gone.match.group(1) == "Beta"  # put away 2 s after its last player
     assert gone.at - holder.lines[-1][0] < 2 + 3
+
+
+def test_a_negative_idle_time_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(POKER), "--headless", "--no-discovery"]
+        + ["--idle-unload", "-1", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == "--idle-unload takes seconds, 0 or more (0: never).\n"
