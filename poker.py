@@ -41,13 +41,15 @@ import sys
 import threading
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from aiohttp import WSCloseCode, WSMsgType, web
+if TYPE_CHECKING:
+    from aiohttp import WSCloseCode, WSMsgType, web
 
 __version__ = "1.0.0"
 
@@ -129,11 +131,29 @@ RATE_PER_SECOND = 20.0
 #: Outgoing frames queued for one client before it counts as too slow and is
 #: dropped (it resyncs on reconnect): a frozen client never holds others up.
 SEND_QUEUE = 512
+#: Bytes waiting in a socket's own write buffer past which its client counts
+#: as behind: its frames then queue instead of being written at once.
+WRITE_BEHIND = 64 * 1024
+#: How often the queue of a client that is behind looks for room (seconds).
+DRAIN_POLL = 0.05
 #: Seconds between liveness checks of games listed from mDNS. A host killed
 #: without a goodbye stays in mDNS caches for an hour (RFC 6762 section 10
 #: TTLs, raised by python-zeroconf), so the listing asks the host itself.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 1.5
+#: A headless host holds many games; one with nobody connected for this many
+#: seconds is unloaded (it stays stored, and comes back when someone joins).
+#: ``--idle-unload`` overrides it.
+IDLE_UNLOAD = 600.0
+#: Games one host keeps in memory at once; loading one more is refused, so a
+#: flood of "New game" clicks cannot take the machine's memory.
+MAX_LOADED_GAMES = 1000
+#: Stored games the headless host's list page shows, the latest first.
+GAMES_LISTED = 100
+#: Seconds between checkpoints of the database's write-ahead log. SQLite's
+#: own (every 1,000 pages) would run inside a commit, on the event loop, and
+#: hold a broadcast up by 4-5 ms; ours runs on a thread, off the loop.
+CHECKPOINT_EVERY = 5.0
 
 log = logging.getLogger("poker")
 
@@ -1365,6 +1385,10 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.notice: str | None = None
+        #: Commits since the last checkpoint.
+        self.unchecked = 0
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -1393,6 +1417,7 @@ class Store:
             # NORMAL in WAL mode survives a crash of the app (the case that
             # matters here); only a power cut can lose the last commits.
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(SCHEMA)
             migrate(db)
@@ -1403,7 +1428,26 @@ class Store:
 
     def close(self) -> None:
         """Close the database; later calls fail."""
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         self.db.close()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database, on a connection of its
+        own: safe on a worker thread, and it never blocks a commit (PASSIVE).
+        """
+        self.unchecked = 0
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+            try:
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.warning("The game database could not be checkpointed: %s", exc)
 
     def save(
         self, game: Game, change: Change | None = None, port: int | None = None
@@ -1495,6 +1539,7 @@ class Store:
                     ],
                 )
             db.execute("COMMIT")
+            self.unchecked += 1
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
@@ -1578,6 +1623,17 @@ class Store:
 wslog = logging.getLogger("poker.ws")
 
 
+def import_aiohttp() -> None:
+    """Import aiohttp, which the code below uses, once something serves.
+
+    Not at the top of the module: the import takes ~150 ms (its client
+    builds SSL contexts), which ``--list`` and ``--version`` never need, and
+    which a headless host spends after its mDNS probing has begun.
+    """
+    global WSCloseCode, WSMsgType, web
+    from aiohttp import WSCloseCode, WSMsgType, web
+
+
 def lan_addresses() -> list[str]:
     """Return this machine's IPv4 addresses other than loopback."""
     import ifaddr  # a dependency of zeroconf
@@ -1592,22 +1648,64 @@ def lan_addresses() -> list[str]:
     return sorted(set(found), key=found.index)
 
 
+def bound_socket(bind: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``bind``:``port``, or a sentence if it is busy."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bind, port))
+    except OSError as exc:
+        sock.close()
+        raise PokerError(
+            f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
+            "or leave it out to take a free one."
+        ) from None
+    return sock
+
+
 def url_host(address: str) -> str:
     """Format an address for a URL (IPv6 in brackets)."""
     return f"[{address}]" if ":" in address else address
 
 
-class Client:
-    """One websocket at the table, with its own bounded outgoing queue."""
+def wire_text(text: str) -> bytes:
+    """Encode a websocket text frame as a host sends it (RFC 6455 section
+    5.2: final, unmasked), once however many players get it."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 65536:
+        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return head + payload
 
-    def __init__(self, ws: web.WebSocketResponse, peer: str) -> None:
+
+class Client:
+    """One websocket at the table, and the frames it is behind on.
+
+    While the client keeps up, a frame is written to its socket at once: a
+    broadcast wakes no task per player. A client whose socket buffer fills
+    gets a queue that its own task drains, in order; past SEND_QUEUE frames
+    it is dropped, so a frozen client never delays the others.
+    """
+
+    def __init__(
+        self, ws: web.WebSocketResponse, peer: str, transport: asyncio.Transport
+    ) -> None:
         self.ws = ws
         self.peer = peer
+        self.transport = transport
         self.seat: str | None = None
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        #: Frames not written yet; None tells the pump to stop.
+        self.backlog: deque[bytes | None] = deque()
+        self.wake = asyncio.Event()
         self.tokens = float(RATE_BURST)
         self.refilled = time.monotonic()
         self.dropped = False
+        self.finished = False
         self.pump_task: asyncio.Task[None] | None = None
 
     def allow(self) -> bool:
@@ -1622,14 +1720,19 @@ class Client:
         self.tokens -= 1
         return True
 
-    def send(self, frame: str) -> None:
-        """Queue one frame; a client too far behind is cut loose."""
-        if self.dropped:
+    def send(self, frame: str | bytes) -> None:
+        """Write one frame (text, or bytes from wire_text), or queue it."""
+        if self.dropped or self.finished or self.ws.closed:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        wire = wire_text(frame) if isinstance(frame, str) else frame
+        transport = self.transport
+        if not self.backlog and transport.get_write_buffer_size() <= WRITE_BEHIND:
+            if not transport.is_closing():
+                transport.write(wire)
+            return
+        if len(self.backlog) >= SEND_QUEUE:
             self.dropped = True
+            self.backlog.clear()
             wslog.warning("Client %s fell too far behind and was dropped", self.peer)
             asyncio.ensure_future(
                 self.ws.close(
@@ -1637,19 +1740,33 @@ class Client:
                     message=b"Too far behind; reconnect",
                 )
             )
+            return
+        self.backlog.append(wire)
+        self.wake.set()
 
     async def pump(self) -> None:
-        """Write queued frames to the socket until told to stop."""
-        try:
-            while (frame := await self.queue.get()) is not None:
-                await self.ws.send_str(frame)
-        except ConnectionError as exc:  # the peer went: the reader ends too
-            wslog.debug("Socket of %s lost while sending: %s", self.peer, exc)
+        """Write the frames queued while the socket was full; stop at None."""
+        transport = self.transport
+        while True:
+            while not self.backlog:
+                self.wake.clear()
+                await self.wake.wait()
+            while transport.get_write_buffer_size() > WRITE_BEHIND:
+                if transport.is_closing():
+                    return
+                await asyncio.sleep(DRAIN_POLL)
+            wire = self.backlog.popleft()
+            if wire is None:
+                return
+            if self.ws.closed or transport.is_closing():
+                return
+            transport.write(wire)
 
     def finish(self) -> None:
-        """Let the pump send what is queued, then stop."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        """Let the pump write what is queued, then stop; later frames drop."""
+        self.finished = True
+        self.backlog.append(None)
+        self.wake.set()
 
     async def close_after_flush(self, pump: asyncio.Task[None] | None) -> None:
         """Close with 1008 once the last queued frame (the reason) is out."""
@@ -1693,6 +1810,8 @@ class Room:
         self.closing = False
         self.timer_handle: asyncio.TimerHandle | None = None
         self.expiring: asyncio.Task[None] | None = None
+        #: Armed while nobody is connected, on a host that unloads idle games.
+        self.unload_handle: asyncio.TimerHandle | None = None
 
     def players(self) -> int:
         """Count the seats with someone connected."""
@@ -1718,10 +1837,7 @@ class Room:
                 seat = self.game.seats.get(sid)
                 if seat is None:
                     continue
-                shared = frame(Msg.SEAT, seat=seat.public(self.game.revealed))
-                for client in self.clients:
-                    if client.seat is not None:
-                        client.send(shared)
+                self.broadcast(frame(Msg.SEAT, seat=seat.public(self.game.revealed)))
                 for client in self.clients:
                     if client.seat == sid:
                         client.send(frame(Msg.YOU, vote=seat.vote))
@@ -1730,10 +1846,11 @@ class Room:
             self.on_change(self)
 
     def broadcast(self, shared: str) -> None:
-        """Send one frame to every seated client."""
+        """Send one frame to every seated client, encoded once for all."""
+        wire = wire_text(shared)
         for client in self.clients:
             if client.seat is not None:
-                client.send(shared)
+                client.send(wire)
 
     def schedule_timer(self) -> None:
         """Wake up when the round's countdown reaches zero on this clock."""
@@ -1866,14 +1983,28 @@ CLIENT_TYPES = frozenset(HANDLERS) | {Msg.JOIN, Msg.PING}
 
 
 class Host:
-    """The embedded web server: serves the page, the sockets and the lobby."""
+    """The embedded web server: serves the page, the sockets and the lobby.
+
+    The desktop app hosts one game. A host made with ``many`` (headless)
+    holds any number: each is created over HTTP, loaded from the store when
+    someone connects to it, and unloaded after ``idle_unload`` seconds with
+    nobody connected (None: never).
+    """
 
     def __init__(
-        self, store: Store, host_name: str, *, lobby_key: str | None = None
+        self,
+        store: Store,
+        host_name: str,
+        *,
+        lobby_key: str | None = None,
+        many: bool = False,
+        idle_unload: float | None = None,
     ) -> None:
         self.store = store
         self.host_name = host_name
         self.lobby_key = lobby_key
+        self.many = many
+        self.idle_unload = idle_unload
         self.rooms: dict[str, Room] = {}
         self.port: int | None = None
         self.lobby_port: int | None = None
@@ -1891,7 +2022,8 @@ class Host:
         self.sockets: dict[str, int] = {}
         #: Wrong passcodes per peer address: (how many, answer not before).
         self.wrong_passcodes: dict[str, tuple[int, float]] = {}
-        self.app = self._make_app()
+        self.checkpoints: asyncio.Task[None] | None = None
+        self.app: web.Application | None = None  # made when it first listens
 
     # -- setup
 
@@ -1900,6 +2032,9 @@ class Host:
         app.router.add_get("/", self.page)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/api/game", self.api_game)
+        app.router.add_get("/games", self.games_page)
+        app.router.add_get("/api/games", self.api_games)
+        app.router.add_post("/api/games", self.create_game)
         app.router.add_get("/qr.svg", self.qr)
         app.router.add_post("/api/import", self.import_csv)
         app.router.add_get("/api/export", self.export)
@@ -1910,29 +2045,28 @@ class Host:
         app.on_shutdown.append(self._on_shutdown)
         return app
 
-    async def _listen(self, bind: str, port: int) -> tuple[web.SockSite, int]:
+    async def _listen(
+        self, bind: str, port: int, sock: socket.socket | None = None
+    ) -> tuple[web.SockSite, int]:
         if self.runner is None:
+            import_aiohttp()
+            self.app = self._make_app()
             self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
             await self.runner.setup()
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((bind, port))
-        except OSError as exc:
-            sock.close()
-            raise PokerError(
-                f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
-                "or leave it out to take a free one."
-            ) from None
+            self.checkpoints = asyncio.create_task(self._checkpoint_forever())
+        if sock is None:
+            sock = bound_socket(bind, port)
         site = web.SockSite(self.runner, sock)
         await site.start()
         self.sites.append(site)
         return site, sock.getsockname()[1]
 
-    async def start(self, port: int = 0, bind: str = "0.0.0.0") -> int:
-        """Listen for players on ``bind``:``port`` (0 picks a free port)."""
-        self.game_site, self.port = await self._listen(bind, port)
+    async def start(
+        self, port: int = 0, bind: str = "0.0.0.0", sock: socket.socket | None = None
+    ) -> int:
+        """Listen for players on ``bind``:``port`` (0 picks a free port), or
+        on ``sock`` from bound_socket()."""
+        self.game_site, self.port = await self._listen(bind, port, sock)
         self.bind = bind
         return self.port
 
@@ -1952,8 +2086,66 @@ class Host:
         self.store.save(game, port=self.port)
         room.schedule_timer()  # a resumed game's countdown runs on
         room.expiring = asyncio.get_running_loop().create_task(room.expire_forever())
+        self.arm_unload(room)
         log.info("Hosting %r (game %s)", game.title, game.id)
         return room
+
+    def load_room(self, game_id: str) -> Room | None:
+        """Return a game of this host, loading a stored one (``many`` only)."""
+        room = self.rooms.get(game_id)
+        if room is not None or not self.many:
+            return room
+        try:
+            game = self.store.load(game_id)
+        except StorageError:
+            return None
+        if len(self.rooms) >= MAX_LOADED_GAMES:
+            raise PokerError(
+                f"This host already holds {len(self.rooms)} games in memory; "
+                "try again in a few minutes, when idle ones are put away."
+            )
+        room = self.open_room(game)
+        self.advertise(room)
+        return room
+
+    def advertise(self, room: Room) -> None:
+        """Start advertising a game; mDNS probing goes on in the background."""
+        if self.advertiser is not None:
+            self.advertiser.advertise_soon(room.game, self.port or 0, self.bind)
+
+    def arm_unload(self, room: Room) -> None:
+        """Unload ``room`` once nobody has been connected for a while."""
+        if room.unload_handle is not None:
+            room.unload_handle.cancel()
+            room.unload_handle = None
+        if self.idle_unload is None or room.clients or room.closing:
+            return
+        room.unload_handle = asyncio.get_running_loop().call_later(
+            self.idle_unload, self._unload, room
+        )
+
+    def _unload(self, room: Room) -> None:
+        room.unload_handle = None
+        if self.rooms.get(room.game.id) is not room or room.clients:
+            return
+        # Every change was committed as it happened: nothing left to save.
+        room.closing = True
+        room.schedule_timer()  # closing: this only cancels it
+        del self.rooms[room.game.id]
+        if self.advertiser is not None:
+            self.advertiser.withdraw_soon(room.game.id)
+        log.info(
+            "Unloaded %r (game %s) after %.0f s with nobody connected",
+            room.game.title,
+            room.game.id,
+            self.idle_unload,
+        )
+
+    async def _checkpoint_forever(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            if self.store.unchecked:
+                await asyncio.to_thread(self.store.checkpoint)
 
     def _room_changed(self, room: Room) -> None:
         if self.on_room_change is not None:
@@ -1964,10 +2156,16 @@ class Host:
         if self.advertiser is not None:
             await self.advertiser.async_close()
         for room in self.rooms.values():
+            if room.unload_handle is not None:
+                room.unload_handle.cancel()
             with contextlib.suppress(asyncio.TimeoutError):
                 await room.close_all(reason)
         if self.finder is not None:
             await self.finder.async_close()
+        if self.checkpoints is not None:
+            self.checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.checkpoints
         if self.runner is not None:
             await self.runner.cleanup()
         self.rooms.clear()
@@ -1993,11 +2191,12 @@ class Host:
             base += f"?game={game_id}"
         return base
 
-    def room_for(self, request: web.Request) -> Room | None:
-        """Return the room a request names, or the only one."""
+    def room_for(self, request: web.Request, *, load: bool = False) -> Room | None:
+        """Return the room a request names (loading it when ``load``), or the
+        only one."""
         game_id = request.query.get("game")
         if game_id:
-            return self.rooms.get(game_id)
+            return self.load_room(game_id) if load else self.rooms.get(game_id)
         if len(self.rooms) == 1:
             return next(iter(self.rooms.values()))
         return None
@@ -2013,6 +2212,18 @@ class Host:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """Serve the lobby on the lobby site, the game page elsewhere."""
         name = "lobby.html" if self._on_lobby_site(request) else "index.html"
+        if name == "index.html" and self.many and not request.query.get("game"):
+            # Not exactly one game loaded: the page could not tell which.
+            name = "index.html" if len(self.rooms) == 1 else "games.html"
+        return self._asset_page(name)
+
+    async def games_page(self, request: web.Request) -> web.StreamResponse:
+        """The list of a headless host's games, with a form for a new one."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game: open /.")
+        return self._asset_page("games.html")
+
+    def _asset_page(self, name: str) -> web.StreamResponse:
         page = ASSETS_DIR / name
         if not page.is_file():
             log.error("The page %s is missing: the app is incomplete", page)
@@ -2024,11 +2235,74 @@ class Host:
     async def api_game(self, request: web.Request) -> web.Response:
         """Public facts of a game, also the liveness check of listings."""
         room = self.room_for(request)
+        if room is None and self.many and request.query.get("game"):
+            # Stored but not loaded: answered from the store without loading
+            # it, so that listings checking it cannot keep it in memory.
+            with contextlib.suppress(StorageError):
+                room = Room(self.store.load(request.query["game"]), self.store)
         if room is None:
             return web.json_response(
                 {"error": "There is no such game on this host."}, status=404
             )
         return web.json_response(self.game_facts(room))
+
+    async def api_games(self, request: web.Request) -> web.Response:
+        """The games of a headless host, for its list page."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game.")
+        games = []
+        for record in self.store.recent(GAMES_LISTED):
+            room = self.rooms.get(record["id"])
+            games.append(
+                {
+                    "id": record["id"],
+                    "title": record["title"],
+                    "updated": record["updated"],
+                    "round": record["round"],
+                    "seats": record["players"],
+                    "loaded": room is not None,
+                    "players": room.players() if room is not None else 0,
+                    "url": f"/?game={record['id']}",
+                }
+            )
+        return web.json_response(
+            {"host": self.host_name, "games": games, "decks": list(DECKS)}
+        )
+
+    async def create_game(self, request: web.Request) -> web.Response:
+        """Create a game on a headless host: ``title`` and ``deck`` in JSON."""
+        if not self.many:
+            raise web.HTTPNotFound(text="This host holds one game.")
+        if not self._origin_ok(request):
+            return web.json_response(
+                {"error": "This host only accepts its own pages."}, status=403
+            )
+        body = await json_object(request)
+        if body is None:
+            return web.json_response({"error": "Send a JSON object."}, status=400)
+        if len(self.rooms) >= MAX_LOADED_GAMES:
+            return web.json_response(
+                {"error": "This host holds too many games right now; try later."},
+                status=503,
+            )
+        try:
+            game = Game.new(
+                body.get("title") or "Planning poker",
+                self.host_name,
+                body.get("deck") or DEFAULT_DECK,
+            )
+        except Refused as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        try:
+            room = self.open_room(game)
+        except StorageError as exc:
+            log.error("%s", exc)
+            return web.json_response({"error": str(exc)}, status=500)
+        self.advertise(room)
+        return web.json_response(
+            {"id": game.id, "url": f"/?game={game.id}", **self.game_facts(room)},
+            status=201,
+        )
 
     def game_facts(self, room: Room) -> dict[str, Any]:
         """Return what a listing shows of a game."""
@@ -2142,7 +2416,10 @@ class Host:
                 "Refused a socket from origin %s", request.headers.get("Origin")
             )
             raise web.HTTPForbidden(text="This game only accepts its own pages.")
-        room = self.room_for(request)
+        try:
+            room = self.room_for(request, load=True)
+        except PokerError as exc:
+            raise web.HTTPServiceUnavailable(text=str(exc)) from None
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         peer = request.remote or "?"
@@ -2178,8 +2455,17 @@ class Host:
             max_msg_size=MAX_FRAME + 1, heartbeat=HEARTBEAT, compress=False
         )
         await ws.prepare(request)
-        client = Client(ws, peer)
+        if self.rooms.get(room.game.id) is not room:
+            # Unloaded while the handshake was on its way: load it again.
+            try:
+                room = self.load_room(room.game.id) or room
+            except PokerError as exc:
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"Busy")
+                wslog.warning("%s", exc)
+                return ws
+        client = Client(ws, peer, request.transport)
         room.clients.add(client)
+        self.arm_unload(room)  # someone is here: this only disarms it
         pump = client.pump_task = asyncio.create_task(client.pump())
         try:
             async for message in ws:
@@ -2210,6 +2496,7 @@ class Host:
             ):
                 with contextlib.suppress(KeyError, StorageError):
                     room.commit(room.game.set_connected(client.seat, False))
+            self.arm_unload(room)
             wslog.debug("Socket of %s closed", client.peer)
         return ws
 
@@ -2288,8 +2575,7 @@ class Host:
                     )
                 )
                 other.seat = None
-                with contextlib.suppress(asyncio.QueueFull):
-                    other.queue.put_nowait(None)
+                other.finish()
                 asyncio.ensure_future(
                     other.ws.close(
                         code=WSCloseCode.POLICY_VIOLATION, message=b"Seat taken over"
@@ -2388,11 +2674,8 @@ class Host:
             raise web.HTTPForbidden(
                 text="The lobby is only open to this computer's app."
             )
-        try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError
-        except ValueError:
+        body = await json_object(request)
+        if body is None:
             return web.json_response({"error": "Send a JSON object."}, status=400)
         action = request.match_info["action"]
         handler = (
@@ -2448,7 +2731,7 @@ class Host:
             self.settings.set("tokens", tokens)
         room = self.open_room(game)
         if self.advertiser is not None:
-            await self.advertiser.async_advertise(room, self.port or 0, self.bind)
+            await self.advertiser.async_advertise(room.game, self.port or 0, self.bind)
         return self.own_url(room)
 
     async def local_join(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -2475,6 +2758,15 @@ class Host:
 
 
 LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
+
+
+async def json_object(request: web.Request) -> dict[str, Any] | None:
+    """The JSON object a request carries, or None for anything else."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def import_column(query: Any, name: str, default: int | None) -> int | None:
@@ -2586,19 +2878,22 @@ class FoundGame:
 
 
 class Advertiser:
-    """Publishes this host's games over mDNS/DNS-SD."""
+    """Publishes this host's games over mDNS/DNS-SD, one service per game."""
 
     def __init__(self, aiozc: Any) -> None:
         self.aiozc = aiozc
         self.infos: dict[str, Any] = {}
+        #: Registrations and withdrawals still on their way, per game: each
+        #: waits for the one before, so a game unloaded while it was still
+        #: probing is withdrawn after, not before, it is registered.
+        self.pending: dict[str, asyncio.Task[None]] = {}
 
     async def async_advertise(
-        self, room: Room, port: int, bind: str = "0.0.0.0"
+        self, game: Game, port: int, bind: str = "0.0.0.0"
     ) -> None:
-        """Register one game; probing (RFC 6762 section 8.1) takes ~1 s."""
+        """Register one game; probing (RFC 6762 section 8.1) takes ~1.2 s."""
         from zeroconf.asyncio import AsyncServiceInfo
 
-        game = room.game
         # A host listening on one address only is reachable only there.
         wildcard = bind in ("0.0.0.0", "::", "")
         addresses = (lan_addresses() or ["127.0.0.1"]) if wildcard else [bind]
@@ -2621,8 +2916,8 @@ class Advertiser:
             },
         )
         task = await self.aiozc.async_register_service(info, allow_name_change=True)
-        await task
         self.infos[game.id] = info
+        await task
         mdnslog.info(
             "Advertising %r on %s port %s", game.title, ", ".join(addresses), port
         )
@@ -2634,10 +2929,72 @@ class Advertiser:
             task = await self.aiozc.async_unregister_service(info)
             await task
 
+    def advertise_soon(self, game: Game, port: int, bind: str = "0.0.0.0") -> None:
+        """Register a game in the background (event loop only)."""
+        self._then(game.id, lambda: self.async_advertise(game, port, bind))
+
+    def withdraw_soon(self, game_id: str) -> None:
+        """Unregister a game in the background (event loop only)."""
+        self._then(game_id, lambda: self.async_withdraw(game_id))
+
+    def _then(self, game_id: str, step: Callable[[], Any]) -> None:
+        before = self.pending.get(game_id)
+
+        async def run() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(before)
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the game is served all the same
+                mdnslog.warning(
+                    "mDNS could not update game %s (%r); players can still "
+                    "join by address.",
+                    game_id,
+                    exc,
+                )
+            finally:
+                if self.pending.get(game_id) is task:
+                    del self.pending[game_id]
+
+        task = asyncio.ensure_future(run())
+        self.pending[game_id] = task
+
     async def async_close(self) -> None:
-        """Withdraw every game."""
+        """Withdraw every game, once pending registrations are done."""
+        if self.pending:
+            await asyncio.gather(*self.pending.values(), return_exceptions=True)
         for game_id in list(self.infos):
             await self.async_withdraw(game_id)
+
+
+async def fetch_json(url: str, within: float) -> tuple[int, Any]:
+    """GET a small JSON answer over plain HTTP/1.1: the status and the value.
+
+    All a listing asks of a game is GET /api/game; doing it by hand keeps
+    aiohttp's client (and its import) out of ``--list``.
+    """
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    async with asyncio.timeout(within):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(
+                f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Accept: application/json\r\nConnection: close\r\n\r\n".encode()
+            )
+            answer = await reader.read(MAX_FRAME)
+            while len(answer) < MAX_FRAME and (more := await reader.read(MAX_FRAME)):
+                answer += more
+        finally:
+            writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)
+    if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or b"chunked" in head:
+        raise ValueError("not a plain HTTP answer")
+    return int(status[1]), json.loads(body)
 
 
 class Finder:
@@ -2648,17 +3005,14 @@ class Finder:
         self.found: dict[str, FoundGame] = {}
         self.on_update = on_update
         self.browser: Any = None
-        self.session: Any = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.prober: asyncio.Task[None] | None = None
         self.warned = False
 
     async def async_start(self) -> None:
         """Start browsing for games and checking the ones found."""
-        from aiohttp import ClientSession, ClientTimeout
         from zeroconf.asyncio import AsyncServiceBrowser
 
-        self.session = ClientSession(timeout=ClientTimeout(total=PROBE_TIMEOUT))
         self.browser = AsyncServiceBrowser(
             self.aiozc.zeroconf, [SERVICE_TYPE], handlers=[self._on_service]
         )
@@ -2718,20 +3072,17 @@ class Finder:
         await self._probe(game)
 
     async def _probe(self, game: FoundGame) -> None:
-        from aiohttp import ClientError
-
         was = game.alive
         try:
-            async with self.session.get(game.probe_url) as response:
-                facts = await response.json(content_type=None)
-            if response.status != 200 or facts.get("id") != game.id:
+            status, facts = await fetch_json(game.probe_url, PROBE_TIMEOUT)
+            if status != 200 or facts.get("id") != game.id:
                 raise ValueError("not this game")
             game.players = int(facts.get("players", 0))
             game.title = str(facts.get("title", game.title))[:MAX_TITLE]
             game.alive, game.failures = True, 0
         except asyncio.CancelledError:
             raise
-        except (TimeoutError, ClientError, ValueError, OSError, AttributeError) as exc:
+        except (TimeoutError, ValueError, OSError, AttributeError) as exc:
             game.failures += 1
             game.alive = False
             mdnslog.debug("No answer from %s: %s", game.url, exc)
@@ -2760,8 +3111,6 @@ class Finder:
             task.cancel()
         if self.browser is not None:
             await self.browser.async_cancel()
-        if self.session is not None:
-            await self.session.close()
 
 
 async def start_zeroconf() -> Any:
@@ -2818,11 +3167,19 @@ class Service:
         *,
         discovery: bool = True,
         lobby_key: str | None = None,
+        many: bool = False,
+        idle_unload: float | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir / "games.db")
         self.settings = Settings(data_dir / "settings.json")
-        self.host = Host(self.store, host_name, lobby_key=lobby_key)
+        self.host = Host(
+            self.store,
+            host_name,
+            lobby_key=lobby_key,
+            many=many,
+            idle_unload=idle_unload,
+        )
         self.host.settings = self.settings
         self.discovery = discovery
         self.aiozc: Any = None
@@ -2855,8 +3212,17 @@ class Service:
 
 
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
-    """Host one game with no window until Ctrl+C or SIGTERM."""
-    service = Service(data_dir, args.host_name, discovery=not args.no_discovery)
+    """Host games with no window until Ctrl+C or SIGTERM: the one named on
+    the command line, and any created or joined over HTTP."""
+    if args.idle_unload < 0:
+        raise PokerError("--idle-unload takes seconds, 0 or more (0: never).")
+    service = Service(
+        data_dir,
+        args.host_name,
+        discovery=not args.no_discovery,
+        many=True,
+        idle_unload=args.idle_unload or None,
+    )
     store = service.store
     if args.resume is not None:
         game_id = args.resume or next((g["id"] for g in store.recent(1)), None)
@@ -2871,12 +3237,21 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         game.lock(args.passcode)
     port = args.port if args.port is not None else (store.port_of(game.id) or 0)
     try:
-        await service.host.start(port, args.bind)
+        sock = bound_socket(args.bind, port)
     except PokerError:
         if args.port is not None or port == 0:
             raise
-        await service.host.start(0, args.bind)  # the old port is taken now
-    room = service.host.open_room(game)
+        sock = bound_socket(args.bind, 0)  # the old port is taken now
+    # mDNS probing (RFC 6762 section 8.1) is ~1.2 s of waiting: it begins
+    # first, and the web server starts meanwhile, aiohttp's import on a
+    # thread so that the probes leave on time. No peer can look the game up
+    # before the probing ends, so none finds it before it is served.
+    await service.async_start_discovery(browse=False)
+    if service.host.advertiser is not None:
+        service.host.advertiser.advertise_soon(game, sock.getsockname()[1], args.bind)
+    await asyncio.to_thread(import_aiohttp)
+    await service.host.start(bind=args.bind, sock=sock)
+    service.host.open_room(game)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -2885,11 +3260,6 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
         flush=True,
     )
-    await service.async_start_discovery(browse=False)
-    if service.host.advertiser is not None:
-        await service.host.advertiser.async_advertise(
-            room, service.host.port or 0, args.bind
-        )
     await stop.wait()
     log.info("Stopping")
     await service.async_close()
@@ -3468,6 +3838,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         const="",
         metavar="GAME_ID",
         help="host a stored game again (default: the latest)",
+    )
+    parser.add_argument(
+        "--idle-unload",
+        type=float,
+        default=IDLE_UNLOAD,
+        metavar="SECONDS",
+        help="headless: put a game away (stored) after SECONDS with nobody "
+        f"connected; 0 never does (default {IDLE_UNLOAD:g})",
     )
     parser.add_argument(
         "--list",

@@ -7,11 +7,14 @@ test_cli.py; these need no display.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import poker
+from conftest import ROOT
 
 # --- saved size and place ------------------------------------------------------
 
@@ -183,3 +186,19 @@ def test_the_crash_page_names_the_report_and_escapes_it() -> None:
 
     assert "/home/a&lt;b&gt;/crash-1.txt" in page
     assert "<title>Planning Poker stopped</title>" in page
+
+
+# --- start-up cost ---------------------------------------------------------------
+
+
+def test_importing_the_app_leaves_aiohttp_out() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, poker; print('aiohttp' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=True,
+    )
+
+    assert done.stdout.strip() == "False"
