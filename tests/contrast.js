@@ -6,9 +6,15 @@
 // controls are left out, as WCAG 1.4.3 leaves them out.
 
 async () => {
-  // Measure settled colours, not the first frame of a transition.
+  // Measure settled colours, not the first frame of a transition. Waiting
+  // for frames is not enough: headless Chromium may not advance the clock
+  // of a page that is not in front, leaving a 0.01 ms transition at its
+  // start, so every transition or animation that ends is finished here.
   const frame = () => new Promise((done) => requestAnimationFrame(done));
   await frame();
+  for (const a of document.getAnimations()) {
+    if (Number.isFinite(a.effect?.getComputedTiming().endTime)) a.finish();
+  }
   await frame();
   const parse = (text) => {
     let m = text.match(/^rgba?\(([^)]+)\)$/);
