@@ -241,6 +241,20 @@ VOTER, OBSERVER = "voter", "observer"
 ROLES = (VOTER, OBSERVER)
 
 
+def parse_json(raw: str) -> Any:
+    """Parse JSON text, refusing strings that are not valid Unicode.
+
+    JSON can spell a lone surrogate (``"\\ud800"``). Python keeps it in a
+    str, but UTF-8, SQLite and every other player's socket refuse it: one
+    such name would break each later save and broadcast of its game. Raises
+    ValueError (UnicodeError for a surrogate).
+    """
+    value = json.loads(raw)
+    if "\\u" in raw:  # only an escape can make a lone surrogate
+        json.dumps(value, ensure_ascii=False).encode()
+    return value
+
+
 # ---------------------------------------------------------------- game rules
 
 
@@ -254,6 +268,8 @@ def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> 
     """Return ``value`` as tidy one-paragraph text, or refuse it."""
     if not isinstance(value, str):
         raise Refused("bad_message", f"The {what} must be text.")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise Refused("bad_message", f"The {what} is not valid Unicode text.")
     # Control characters would corrupt the layout of every other player's
     # screen; line breaks are allowed only where they carry meaning.
     text = "".join(
@@ -1540,9 +1556,12 @@ class Store:
                 )
             db.execute("COMMIT")
             self.unchecked += 1
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            # Whatever failed, the transaction must not stay open: the next
+            # save would fail to begin, and this one's half would go with it.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise StorageError(f"The game could not be saved: {exc}.") from exc
 
     def load(self, game_id: str) -> Game:
@@ -1821,7 +1840,11 @@ class Room:
         """Store a change, then tell every player: stored before shown."""
         if not change:
             return
-        self.store.save(self.game, change)
+        try:
+            self.store.save(self.game, change)
+        except StorageError:
+            self.restore()
+            raise
         if change.backlog:
             self.broadcast(frame(Msg.BACKLOG, stories=self.game.public_backlog()))
         for client in [c for c in self.clients if c.seat in change.removed]:
@@ -1844,6 +1867,33 @@ class Room:
         self.schedule_timer()
         if self.on_change is not None:
             self.on_change(self)
+
+    def restore(self) -> None:
+        """Put the game back as last stored, after a change failed to save.
+
+        The rules change the game before it is stored; a change nobody was
+        told of must not live on in memory, to be revealed or saved later.
+        """
+        try:
+            stored = self.store.load(self.game.id)
+        except StorageError as exc:
+            log.error("The game could not be read back either: %s", exc)
+            return
+        seated = {c.seat for c in self.clients if c.seat is not None}
+        now = time.time()
+        for sid, seat in stored.seats.items():
+            # Who is connected is the sockets' truth, not the store's.
+            seat.connected = sid in seated
+            if seat.connected:
+                seat.away_since = None
+            elif seat.away_since is None:
+                seat.away_since = now
+        for name in Game.__dataclass_fields__:
+            setattr(self.game, name, getattr(stored, name))
+        for client in self.clients:
+            if client.seat not in self.game.seats:
+                client.seat = None
+        self.schedule_timer()
 
     def broadcast(self, shared: str) -> None:
         """Send one frame to every seated client, encoded once for all."""
@@ -1924,7 +1974,13 @@ class Room:
 def check_message(raw: str) -> dict[str, Any]:
     """Parse one client frame into a message dict, or refuse it."""
     try:
-        msg = json.loads(raw)
+        msg = parse_json(raw)
+    except UnicodeError:
+        raise Refused(
+            "bad_message",
+            "That message holds text that is not valid Unicode (a lone "
+            "surrogate escape); send UTF-8 text.",
+        ) from None
     except (ValueError, RecursionError):
         raise Refused("bad_json", "That message is not valid JSON.") from None
     if not isinstance(msg, dict):
@@ -2082,8 +2138,8 @@ class Host:
         # Nobody is connected to a game just loaded: the away clock of each
         # seat starts now (or keeps running from before a clean stop).
         game.all_away(time.time())
-        self.rooms[game.id] = room
-        self.store.save(game, port=self.port)
+        self.store.save(game, port=self.port)  # a game that cannot be stored
+        self.rooms[game.id] = room  # is not served: it would be lost
         room.schedule_timer()  # a resumed game's countdown runs on
         room.expiring = asyncio.get_running_loop().create_task(room.expire_forever())
         self.arm_unload(room)
@@ -2563,6 +2619,11 @@ class Host:
         seat, change = room.game.join(
             field_of(msg, "name"), msg.get("token"), msg.get("role")
         )
+        try:
+            room.store.save(room.game, change)
+        except StorageError:
+            room.restore()
+            raise
         for other in list(room.clients):
             if other is not client and other.seat == seat.id:
                 # The same token from a second window: the newest one wins.
@@ -2582,7 +2643,6 @@ class Host:
                     )
                 )
         client.seat = seat.id
-        room.store.save(room.game, change)
         client.send(
             frame(
                 Msg.WELCOME,
@@ -2601,7 +2661,7 @@ class Host:
             for other in room.clients:
                 if other is not client and other.seat is not None:
                     other.send(shared)
-        log.info("%s joined %r", seat.name, room.game.title)
+        log.info("%r joined %r", seat.name, room.game.title)
         if room.on_change is not None:
             room.on_change(room)
 
@@ -2763,8 +2823,8 @@ LOCAL_ACTIONS = frozenset({"name", "host", "resume", "join", "stop"})
 async def json_object(request: web.Request) -> dict[str, Any] | None:
     """The JSON object a request carries, or None for anything else."""
     try:
-        body = await request.json()
-    except ValueError:
+        body = parse_json(await request.text())
+    except (ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
 
@@ -3068,7 +3128,7 @@ class Finder:
         if old is not None and old.url == game.url:
             return
         self.found[name] = game
-        mdnslog.debug("Found %s at %s", game.title, game.url)
+        mdnslog.debug("Found %r at %s", game.title, game.url)
         await self._probe(game)
 
     async def _probe(self, game: FoundGame) -> None:

@@ -4,9 +4,11 @@ real sockets to a real in-process host (no mDNS)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,9 @@ SCRIPT = '<script>alert(1)</script><img src=x onerror="alert(2)">'
         ('{"type": "set_away_timeout", "seconds": -1}', "bad_message"),  # negative
         ('{"type": "set_away_timeout", "seconds": 1e308}', "bad_message"),  # huge float
         (b"\x81\x82binary", "binary"),  # a binary frame
+        # A lone surrogate escape: valid JSON, but no text UTF-8 can carry.
+        ('{"type": "set_story", "story": "x\\ud800"}', "bad_message"),
+        ('{"type": "vote", "card": "\\udfff"}', "bad_message"),
     ],
 )
 async def test_broken_input_gets_an_error_and_nobody_else_notices(
@@ -148,6 +153,7 @@ async def test_broken_input_gets_an_error_and_nobody_else_notices(
         "",  # empty
         "\u202e\u2066",  # only bidi controls: nothing left
         "\x00" * 10,  # only control characters
+        "Eve\ud800",  # a lone surrogate: it once broke every later broadcast
     ],
 )
 async def test_a_bad_name_is_refused_and_seats_nobody(table: Table, name: str) -> None:
@@ -445,3 +451,76 @@ async def test_the_socket_checks_the_pages_origin_before_the_upgrade(
             await table.connect(headers=headers)
         assert refused_.value.status == 403
         assert table.game.seats == {}
+
+
+# ---------------------------------------------------------------- storage
+
+
+@contextlib.contextmanager
+def database_locked(table: Table) -> Iterator[None]:
+    """Another connection holds the database's write lock; the host gives up
+    waiting for it after 50 ms instead of SQLite's 5 s."""
+    table.host.store.db.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(table.host.store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def table_facts(game: poker.Game) -> dict[str, Any]:
+    """What a change could alter, without who is connected."""
+    return {
+        "story": game.story,
+        "round": game.round,
+        "revealed": game.revealed,
+        "votes": {sid: seat.vote for sid, seat in game.seats.items()},
+        "history": len(game.history),
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "fields"),
+    [
+        (M.VOTE, {"card": "8"}),  # one seat's change
+        (M.SET_STORY, {"story": "Never stored"}),  # the whole game's
+        (M.REVEAL, {}),  # a reveal, with its round record
+    ],
+)
+async def test_a_change_that_cannot_be_stored_is_undone_and_told_only_to_its_sender(
+    table: Table, message: str, fields: dict[str, Any]
+) -> None:
+    ada, bob = await table.seated("Ada", "Bob")
+    await bob.send(M.VOTE, card="3")
+    await ada.expect(M.SEAT)
+    await ada.catch_up()
+    await bob.catch_up()
+    before = table_facts(table.stored())
+
+    with database_locked(table):
+        await ada.send(message, **fields)
+        error = await ada.expect(M.ERROR)
+        assert await bob.next_is_pong()
+
+    assert error["code"] == "storage"
+    assert table_facts(table.game) == before
+    await ada.send(M.SET_STORY, story="Stored")  # play goes on once it can save
+    assert (await bob.expect(M.STATE))["game"]["story"] == "Stored"
+    assert table.stored().story == "Stored"
+
+
+async def test_a_join_that_cannot_be_stored_seats_nobody(table: Table) -> None:
+    (ada,) = await table.seated("Ada")
+    eve = await table.connect()
+
+    with database_locked(table):
+        await eve.send(M.JOIN, name="Eve")
+        error = await eve.expect(M.ERROR)
+        assert await ada.next_is_pong()
+
+    assert error["code"] == "storage"
+    assert list(table.game.seats) == [ada.seat]
+    await eve.join("Eve")  # and can sit down once the host can save
+    assert len(table.stored().seats) == 2

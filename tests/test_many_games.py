@@ -91,6 +91,9 @@ async def test_a_game_is_created_with_the_deck_asked_for(
         ({"title": "x" * 81}, 400),  # a title over 80 characters
         ({"title": "Fine", "deck": "tarot"}, 400),  # no such deck
         (["not", "an", "object"], 400),
+        # A lone surrogate escape once made a game in memory that was never
+        # stored, and a 500.
+        ({"title": "Zombie\udc00"}, 400),
     ],
 )
 async def test_a_bad_new_game_is_refused_with_a_sentence(
