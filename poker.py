@@ -214,6 +214,7 @@ class Msg:
     SET_AUTO_REVEAL = "set_auto_reveal"
     REMOVE = "remove"
     PASS_FACILITATOR = "pass_facilitator"
+    CLAIM_FACILITATOR = "claim_facilitator"
     ESTIMATE = "estimate"
     NEXT_STORY = "next_story"
     STORY_ADD = "story_add"
@@ -855,6 +856,26 @@ class Game:
         if target == seat_id:
             raise Refused("bad_message", "You are the facilitator already.")
         self.facilitator = target
+        return Change(game=True)
+
+    def claim_facilitator(self, seat_id: str) -> Change:
+        """Take the facilitator role over from a facilitator who is away.
+
+        A facilitator whose page lost its token (another device, cleared
+        storage) comes back as a new seat; the old one is never given up,
+        so without this nobody could reveal or start a round again.
+        """
+        seat = self._require(seat_id)
+        if seat_id == self.facilitator:
+            raise Refused("bad_message", "You are the facilitator already.")
+        current = self.seats.get(self.facilitator or "")
+        if current is not None and current.connected:
+            raise Refused(
+                "not_allowed",
+                f"{current.name} is here and runs the table; ask them to pass "
+                "you the role.",
+            )
+        self.facilitator = seat.id
         return Change(game=True)
 
     def drop_seat(self, seat_id: str, reason: str) -> Change:
@@ -2016,6 +2037,7 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
     Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
     Msg.REMOVE: lambda g, s, m: g.remove(s, field_of(m, "seat"), m.get("reason")),
     Msg.PASS_FACILITATOR: lambda g, s, m: g.pass_facilitator(s, field_of(m, "seat")),
+    Msg.CLAIM_FACILITATOR: lambda g, s, m: g.claim_facilitator(s),
     Msg.ESTIMATE: lambda g, s, m: g.record_estimate(s, field_of(m, "value")),
     Msg.NEXT_STORY: lambda g, s, m: g.next_story(s, m.get("id")),
     Msg.STORY_ADD: lambda g, s, m: g.add_story(

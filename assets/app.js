@@ -383,6 +383,9 @@ const actions = {
   pass(target) {
     send(MSG.PASS_FACILITATOR, { seat: target.dataset.seat });
   },
+  claim() {
+    send(MSG.CLAIM_FACILITATOR);
+  },
   "remove-seat"(target) {
     state.ui.removing = target.dataset.seat;
     state.ui.removeReason = "";

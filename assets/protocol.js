@@ -14,6 +14,7 @@ export const MSG = Object.freeze({
   SET_AUTO_REVEAL: "set_auto_reveal",
   REMOVE: "remove",
   PASS_FACILITATOR: "pass_facilitator",
+  CLAIM_FACILITATOR: "claim_facilitator",
   ESTIMATE: "estimate",
   NEXT_STORY: "next_story",
   STORY_ADD: "story_add",

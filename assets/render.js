@@ -249,6 +249,13 @@ function renderTableCenter(state, view) {
   ref["next-round"].disabled = state.conn !== "connected";
   ref.reveal.disabled = view.votedCount === 0 || state.conn !== "connected";
   toggle(ref.reveal, "is-ready", total > 0 && view.votedCount === total);
+  // A facilitator who is away (gone for good, or back as a new seat after
+  // losing their token) would leave nobody to reveal or start a round.
+  const runner = view.game.seats.find((seat) => seat.id === view.game.facilitator);
+  const claimable = Boolean(view.me) && !view.isFacilitator && (!runner || !runner.connected);
+  show(ref.claim, claimable);
+  if (claimable) setText(ref.claim, runner ? `${runner.name} is away: take over the table` : "Take over the table");
+  ref.claim.disabled = state.conn !== "connected";
 }
 
 /** The countdown, on the host's clock (the offset comes with each state). */

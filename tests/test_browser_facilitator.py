@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT
-from test_browser import seated
+from test_browser import seated, take_seat
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,3 +132,26 @@ async def test_the_facilitator_passes_the_role_and_removes_a_player(
     assert "Wrong meeting, sorry!" in told
     assert await ada.get_by_test_id("controls").is_hidden()
     assert await ada.get_by_test_id("seat").count() == 2
+
+
+async def test_a_player_takes_over_the_table_when_the_facilitator_is_away(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+    await bob.get_by_test_id("seat").nth(1).wait_for()
+    hidden_while_here = await bob.get_by_test_id("claim-button").is_hidden()
+
+    await ada.close()  # her laptop is gone, and her seat token with it
+    claim = bob.get_by_test_id("claim-button")
+    await claim.wait_for()
+    offered = await claim.inner_text()
+    await claim.click()
+    await bob.get_by_test_id("controls").wait_for()
+    again = await strict_page(host.url)
+    await take_seat(again, host.url, "Ada")
+
+    assert hidden_while_here
+    assert offered == "Ada is away: take over the table"
+    assert await bob.get_by_test_id("claim-button").is_hidden()
+    assert await again.get_by_test_id("claim-button").is_hidden()
+    assert await again.get_by_test_id("controls").is_hidden()

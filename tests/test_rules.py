@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -752,3 +753,16 @@ def test_clean_text_keeps_scripts_and_emoji_but_drops_bidi_controls(
     raw: str, clean: str
 ) -> None:
     assert poker.clean_text(raw, "name", 40) == clean
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def test_the_pages_message_types_mirror_the_hosts() -> None:
+    source = (poker.ASSETS_DIR / "protocol.js").read_text(encoding="utf-8")
+    table = source.split("export const MSG = Object.freeze({", 1)[1].split("});")[0]
+    mirrored = dict(re.findall(r'^\s*([A-Z_]+): "([a-z_]+)",', table, re.MULTILINE))
+
+    ours = {k: v for k, v in vars(poker.Msg).items() if k.isupper()}
+
+    assert mirrored == ours

@@ -250,6 +250,36 @@ def test_passing_the_role_to_no_one_else_is_refused(target: Any) -> None:
     refused(lambda: game.pass_facilitator(ada, target), game, "bad_message")
 
 
+def test_a_player_takes_over_from_a_facilitator_who_is_away() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.set_connected(ada, False)  # Ada lost her token and comes back anew
+    again, _ = game.join("Ada")
+
+    game.claim_facilitator(again.id)
+    game.vote(bob, "5")
+    game.reveal(again.id)
+
+    assert game.facilitator == again.id
+    assert game.revealed
+
+
+def test_nobody_takes_over_from_a_facilitator_who_is_here() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+
+    message = refused(lambda: game.claim_facilitator(bob), game, "not_allowed")
+
+    assert "Ada is here" in message
+    assert game.facilitator == ada
+
+
+def test_the_facilitator_cannot_take_over_from_themselves() -> None:
+    game, (ada, _bob) = table("Ada", "Bob")
+    game.set_connected(ada, False)
+    game.set_connected(ada, True)
+
+    refused(lambda: game.claim_facilitator(ada), game, "bad_message")
+
+
 def test_the_facilitator_who_observes_does_not_block_the_reveal() -> None:
     game, (ada, bob) = table("Ada", "Bob")
     game.set_role(ada, poker.OBSERVER)
