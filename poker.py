@@ -30,8 +30,8 @@ import ipaddress
 import json
 import logging
 import logging.handlers
-import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -87,6 +87,8 @@ DECKS: dict[str, tuple[str, ...]] = {
     "powers": ("0", "1", "2", "4", "8", "16", "32", "64", "?"),
 }
 DEFAULT_DECK = "fibonacci"
+#: Cards that say "I cannot estimate this": all alike is no consensus.
+NO_ESTIMATE_CARDS = frozenset({"?", "☕"})
 #: The deck the facilitator types; its cards live in the game, not here.
 CUSTOM_DECK = "custom"
 MIN_CUSTOM_CARDS, MAX_CUSTOM_CARDS = 2, 20
@@ -265,6 +267,33 @@ def parse_json(raw: str) -> Any:
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+#: Invisible format characters that only serve to make two texts look alike
+#: ("1" and "1" with a zero-width space) or to hide one: zero-width space,
+#: word joiner, byte order mark, soft hyphen, left-to-right and right-to-left
+#: marks. The zero-width joiner stays: emoji are built with it.
+INVISIBLE = frozenset("\u200b\u2060\ufeff\u00ad\u200e\u200f")
+#: Combining marks kept on one letter: enough for any script's accents, not
+#: for "zalgo" text whose marks pile up over the rows above and below.
+MAX_MARKS = 4
+
+
+def visible_chars(text: str) -> str:
+    """Drop bidi controls, invisible characters and piled-up accents."""
+    kept: list[str] = []
+    marks = 0
+    for ch in text:
+        if ch in BIDI_CONTROLS or ch in INVISIBLE:
+            continue
+        if unicodedata.category(ch) in ("Mn", "Me"):
+            marks += 1
+            if marks > MAX_MARKS:
+                continue
+        else:
+            marks = 0
+        kept.append(ch)
+    return "".join(kept)
+
+
 def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> str:
     """Return ``value`` as tidy one-paragraph text, or refuse it."""
     if not isinstance(value, str):
@@ -275,8 +304,7 @@ def clean_text(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> 
     # screen; line breaks are allowed only where they carry meaning.
     text = "".join(
         " " if unicodedata.category(ch) == "Cc" and ch != "\n" else ch
-        for ch in value
-        if ch not in BIDI_CONTROLS
+        for ch in visible_chars(value)
     ).strip()
     if not text and not empty_ok:
         raise Refused("bad_message", f"The {what} cannot be empty.")
@@ -292,15 +320,19 @@ def hash_passcode(salt: str, passcode: str) -> str:
     return hashlib.sha256(f"{salt}:{passcode}".encode()).hexdigest()
 
 
+#: A card counts as a number when it is written as people write estimates:
+#: digits, maybe a decimal part ("0.5", "1,5"). Not "1e308", "1_0" or "inf":
+#: Python would read those, and a mean of two 1e308 cards overflows.
+NUMERIC_CARD = re.compile(r"\d{1,6}(?:[.,]\d{1,3})?")
+
+
 def card_value(card: str) -> float | None:
     """Return the number a card stands for, or None for ?, coffee, sizes."""
     if card == "½":
         return 0.5
-    try:
-        value = float(card)
-    except ValueError:
+    if not NUMERIC_CARD.fullmatch(card):
         return None
-    return value if math.isfinite(value) else None
+    return float(card.replace(",", "."))
 
 
 def one_line(value: Any, what: str, limit: int, *, empty_ok: bool = False) -> str:
@@ -357,7 +389,11 @@ def check_custom_deck(cards: Any) -> tuple[str, ...]:
     """Return the facilitator's typed cards, tidied, or refuse them."""
     if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
         raise Refused("bad_deck", "A custom deck is a list of cards, each one text.")
-    tidy = [unicodedata.normalize("NFC", " ".join(c.split())) for c in cards]
+    if any("\ud800" <= ch <= "\udfff" for c in cards for ch in c):
+        raise Refused("bad_deck", "A card is not valid Unicode text.")
+    tidy = [
+        unicodedata.normalize("NFC", " ".join(visible_chars(c).split())) for c in cards
+    ]
     tidy = [c for c in tidy if c]
     if not MIN_CUSTOM_CARDS <= len(tidy) <= MAX_CUSTOM_CARDS:
         raise Refused(
@@ -415,7 +451,10 @@ def summarize(cards: list[str], deck: Iterable[str]) -> dict[str, Any]:
         "high": None,
         "mode": [card for card, n in counts.items() if n == top and top],
         "distribution": [[card, n] for card, n in counts.items()],
-        "consensus": len(counts) == 1 and len(cards) > 1,
+        # Everyone unsure, or everyone wanting a break, is no agreement.
+        "consensus": len(counts) == 1
+        and len(cards) > 1
+        and cards[0] not in NO_ESTIMATE_CARDS,
     }
     if numbers:
         result["mean"] = round_number(statistics.fmean(numbers))
@@ -832,6 +871,10 @@ class Game:
         if role not in ROLES:
             raise Refused("bad_message", "The role must be 'voter' or 'observer'.")
         seat.role = role
+        if role == OBSERVER and self.revealed:
+            # A revealed card is on the record: becoming an observer now
+            # must not take it back from the round everyone has seen.
+            return Change(seats={seat_id})
         if role == OBSERVER:
             seat.vote = None
         return self._maybe_auto_reveal(Change(seats={seat_id}))
@@ -996,9 +1039,16 @@ class Game:
         if story_id is not None:
             story = self._story(story_id)
         else:
+            # From the story after the current one, then round to the top:
+            # a story played without an estimate stays for a later pass,
+            # instead of "Next" bouncing between the first two.
+            at = next(
+                (n for n, s in enumerate(self.backlog) if s.id == self.story_id), -1
+            )
+            order = self.backlog[at + 1 :] + self.backlog[: at + 1]
             waiting = [
                 s
-                for s in self.backlog
+                for s in order
                 if s.estimate is None and not s.skipped and s.id != self.story_id
             ]
             if not waiting:

@@ -177,6 +177,8 @@ async def test_a_bad_name_is_refused_and_seats_nobody(table: Table, name: str) -
         ("\u0639\u0644\u064a", "\u0639\u0644\u064a"),  # Arabic
         ("Ada\nLovelace", "Ada\nLovelace"),  # a line break stays text
         ("A\x1b[2Jda", "A [2Jda"),  # a terminal escape is defused
+        ("Ada\u200b", "Ada"),  # a zero-width space, to look like another Ada
+        ("Z" + "\u0336" * 30, "Z" + "\u0336" * 4),  # piled accents, cut to four
     ],
 )
 async def test_hostile_names_reach_the_others_as_plain_text(

@@ -372,6 +372,19 @@ def test_a_voter_who_becomes_observer_loses_the_card() -> None:
     assert not game.revealed
 
 
+def test_a_revealed_card_stays_when_its_voter_becomes_observer() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.vote(ada, "8")
+    game.vote(bob, "13")
+
+    game.set_role(bob, poker.OBSERVER)
+
+    result = game.result()
+    assert result is not None
+    assert (result["count"], result["mean"]) == (2, 10.5)
+    assert game.seats[bob].vote == "13"
+
+
 def test_an_observer_who_becomes_voter_can_vote() -> None:
     game, (ada, bob) = table("Ada", "Bob")
     game.set_role(bob, poker.OBSERVER)

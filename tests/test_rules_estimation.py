@@ -72,6 +72,59 @@ def test_the_issue_examples_give_the_stated_statistics(
     assert {key: result[key] for key in expected} == expected
 
 
+@pytest.mark.parametrize(
+    ("cards", "expected"),
+    [
+        (["?", "?"], False),  # everyone unsure is not agreement
+        (["☕", "☕", "☕"], False),  # nor is everyone wanting a break
+        (["M", "M"], True),  # a size agreed on is
+        (["5", "5"], True),  # and a number
+    ],
+)
+def test_consensus_is_agreement_on_an_estimate(
+    cards: list[str], expected: bool
+) -> None:
+    deck = [*poker.DECKS["fibonacci"], *poker.DECKS["tshirt"]]
+
+    assert poker.summarize(cards, deck)["consensus"] is expected
+
+
+@pytest.mark.parametrize(
+    ("card", "value"),
+    [
+        ("13", 13),  # digits
+        ("0.5", 0.5),  # a decimal point
+        ("1,5", 1.5),  # a decimal comma
+        ("½", 0.5),  # the half card
+        ("1e308", None),  # Python reads it; its mean overflowed and broke the game
+        ("inf", None),  # not a number people estimate with
+        ("1_0", None),  # Python reads it as 10
+        ("9999999", None),  # seven digits: past any estimate
+        ("?", None),  # not a number
+    ],
+)
+def test_a_card_counts_as_a_number_only_as_people_write_numbers(
+    card: str, value: float | None
+) -> None:
+    assert poker.card_value(card) == value
+
+
+def test_a_custom_deck_of_huge_numbers_reveals_without_numbers() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.set_deck(ada, poker.CUSTOM_DECK, ["1e308", "2"])
+    game.vote(ada, "1e308")
+
+    game.vote(bob, "1e308")
+
+    result = game.result()
+    assert result is not None
+    assert (result["mean"], result["mode"], result["consensus"]) == (
+        None,
+        ["1e308"],
+        True,
+    )
+
+
 def test_the_lowest_and_highest_voters_are_named_after_the_reveal() -> None:
     game, (ada, bob, cyd, dan) = table("Ada", "Bob", "Cyd", "Dan")
     game.vote(dan, "?")
@@ -147,7 +200,10 @@ def test_a_custom_deck_is_tidied_of_blanks_around_cards() -> None:
         (["1", "2", "1"], "'1' is in the deck twice"),  # a duplicate
         (["XS", "xs"], "'xs' is in the deck twice"),  # the same but for case
         (["1", "ABCDEFGHI"], "at most 8 characters"),  # nine characters
-        (["1", "e" + "\u0301" * 40], "at most 8 characters"),  # 41 code points
+        # 8 characters, but 40 code points (accents past four are dropped)
+        (["1", ("x" + "\u0301" * 4) * 8], "at most 8 characters"),
+        (["1", "1\u200b"], "'1' is in the deck twice"),  # alike but for a ZWSP
+        (["\u202e21", "21"], "'21' is in the deck twice"),  # alike but an override
         (["1", "a\x07"], "control characters"),  # a bell
         ("1 2 3", "list of cards"),  # not a list
         (["1", 2], "list of cards"),  # a number among the cards
@@ -391,6 +447,17 @@ def test_next_story_moves_past_the_story_under_estimate() -> None:
     game.next_story(ada)
 
     assert game.story == "B"
+
+
+def test_next_story_walks_the_whole_queue_before_coming_back() -> None:
+    game, (ada, _), _ = with_backlog("A", "B", "C")
+
+    played = []
+    for _ in range(4):  # none of them estimated: each stays in the queue
+        game.next_story(ada)
+        played.append(game.story)
+
+    assert played == ["A", "B", "C", "A"]
 
 
 def test_next_story_can_name_the_story() -> None:
