@@ -586,7 +586,7 @@ class Game:
         """Start a game with a fresh id."""
         if not isinstance(deck, str) or deck not in DECKS:
             raise Refused("bad_message", f"There is no deck called {deck!r}.")
-        title = clean_text(title, "title", MAX_TITLE)
+        title = one_line(title, "title", MAX_TITLE)
         return cls(id=secrets.token_hex(6), title=title, host=host, deck=deck)
 
     @property
@@ -1757,6 +1757,11 @@ def bound_socket(bind: str, port: int) -> socket.socket:
 def url_host(address: str) -> str:
     """Format an address for a URL (IPv6 in brackets)."""
     return f"[{address}]" if ":" in address else address
+
+
+def cut_utf8(text: str, size: int) -> str:
+    """Cut ``text`` to at most ``size`` bytes of UTF-8, between characters."""
+    return text.encode()[:size].decode("utf-8", "ignore")
 
 
 def wire_text(text: str) -> bytes:
@@ -3031,7 +3036,11 @@ class Advertiser:
         addresses = (lan_addresses() or ["127.0.0.1"]) if wildcard else [bind]
         # Instance names must be unique on the link; the id suffix makes
         # two games with the same title distinct without a rename dance.
-        label = f"{game.title[:50]} ({game.id[:6]})"
+        # A DNS label holds 63 bytes (RFC 6763 section 4.1.1), a TXT string
+        # 255 (section 6.1): cut by bytes, or a Cyrillic or CJK title of 30
+        # characters would not be advertised at all.
+        suffix = f" ({game.id[:6]})"
+        label = cut_utf8(game.title, 63 - len(suffix)).rstrip() + suffix
         info = AsyncServiceInfo(
             SERVICE_TYPE,
             f"{label}.{SERVICE_TYPE}",
@@ -3041,15 +3050,27 @@ class Advertiser:
             properties={
                 "v": str(PROTOCOL_VERSION),
                 "id": game.id,
-                "title": game.title[:MAX_TITLE],
-                "host": game.host[:MAX_NAME],
+                "title": cut_utf8(game.title, 200),
+                "host": cut_utf8(game.host, 160),
                 "path": f"/?game={game.id}",
                 "locked": "1" if game.locked else "0",
             },
         )
-        task = await self.aiozc.async_register_service(info, allow_name_change=True)
-        self.infos[game.id] = info
-        await task
+        try:
+            task = await self.aiozc.async_register_service(info, allow_name_change=True)
+            self.infos[game.id] = info
+            await task
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the game is still served: say so, go on
+            self.infos.pop(game.id, None)
+            mdnslog.warning(
+                "Could not advertise %r on the network (%s); teammates can "
+                "still join by its address.",
+                game.title,
+                exc,
+            )
+            return
         mdnslog.info(
             "Advertising %r on %s port %s", game.title, ", ".join(addresses), port
         )

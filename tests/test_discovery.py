@@ -67,6 +67,19 @@ def test_list_shows_a_game_hosted_in_another_namespace(
     assert [line for line in lines if line.startswith(_game_line(host))], lines
 
 
+def test_a_long_title_in_cyrillic_is_advertised_whole(
+    netns_pair: NetnsPair, headless_host, poker
+) -> None:
+    # 46 characters, 85 bytes of UTF-8: more than a DNS label's 63 bytes,
+    # which once kept such a game off every listing.
+    title = "Планирование спринта команды Альфа — квартал 4"
+    headless_host(title, "--host-name", HOST_NAME, netns=netns_pair.a)
+
+    lines, _ = _list_in_b(poker, netns_pair)
+
+    assert [line for line in lines if line.startswith(f"{title}\t{HOST_NAME}")], lines
+
+
 def test_listed_url_answers_from_the_other_namespace(
     netns_pair: NetnsPair, headless_host, poker
 ) -> None:

@@ -779,3 +779,9 @@ def test_the_pages_message_types_mirror_the_hosts() -> None:
     ours = {k: v for k, v in vars(poker.Msg).items() if k.isupper()}
 
     assert mirrored == ours
+
+
+def test_a_title_is_one_line() -> None:
+    game = poker.Game.new("Sprint 42\nand the rest\tof it")
+
+    assert game.title == "Sprint 42 and the rest of it"
