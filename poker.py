@@ -2253,8 +2253,12 @@ class Host:
             room.unload_handle = None
         if self.idle_unload is None or room.clients or room.closing:
             return
+        # A running countdown must reveal at its zero, not whenever the game
+        # is next loaded: the game waits for it, then for the idle time.
+        due = room.game.timer_due()
+        wait = self.idle_unload + max(0.0, (due or 0.0) - time.time())
         room.unload_handle = asyncio.get_running_loop().call_later(
-            self.idle_unload, self._unload, room
+            wait, self._unload, room
         )
 
     def _unload(self, room: Room) -> None:

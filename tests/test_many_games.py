@@ -224,6 +224,31 @@ async def test_an_idle_game_is_put_away_and_comes_back_as_it_was(
     assert (await games(session, host))[made["id"]]["loaded"] is True
 
 
+async def test_a_running_timer_reveals_at_zero_though_everyone_left(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door", "--idle-unload", str(IDLE))
+    made = await create(session, host, "Sprint 9")
+    ada = await seat(session, host, made["id"], "Ada")
+    bob = await seat(session, host, made["id"], "Bob")
+    await ada.send(poker.Msg.SET_AUTO_REVEAL, on=False)  # the timer decides
+    await ada.send(poker.Msg.START_TIMER, seconds=poker.MIN_TIMER)
+    await bob.send(poker.Msg.VOTE, card="5")
+    await bob.catch_up()
+    while (timer := (await ada.expect(poker.Msg.STATE))["game"]["timer"]) is None:
+        pass  # the auto-reveal's state came first
+    ends = timer["ends"]
+    await ada.ws.close()
+    await bob.ws.close()
+
+    await wait_unloaded(session, host, made["id"], poker.MIN_TIMER + IDLE + 5)
+    back = await seat(session, host, made["id"], "Ada", token=ada.token)
+
+    history = back.frames[-1]["game"]["history"]
+    assert len(history) == 1
+    assert ends <= history[0]["revealed"] < ends + 1.5
+
+
 async def test_a_game_with_someone_connected_stays_loaded(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
