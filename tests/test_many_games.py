@@ -196,13 +196,21 @@ async def wait_unloaded(
     pytest.fail(f"game {game_id} still loaded after {within} s")
 
 
+async def unloading_game(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> tuple[Host, dict[str, Any], list[Player]]:
+    """A host that puts games away after IDLE, a new game on it, Ada and Bob
+    seated there."""
+    host = headless_host("Front door", "--idle-unload", str(IDLE))
+    made = await create(session, host, "Sprint 9")
+    players = [await seat(session, host, made["id"], n) for n in ("Ada", "Bob")]
+    return host, made, players
+
+
 async def test_an_idle_game_is_put_away_and_comes_back_as_it_was(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
-    host = headless_host("Front door", "--idle-unload", str(IDLE))
-    made = await create(session, host, "Sprint 9")
-    ada = await seat(session, host, made["id"], "Ada")
-    bob = await seat(session, host, made["id"], "Bob")
+    host, made, (ada, bob) = await unloading_game(headless_host, session)
     await ada.send(poker.Msg.SET_STORY, story="Login page")
     await bob.send(poker.Msg.VOTE, card="5")
     await bob.catch_up()
@@ -227,10 +235,7 @@ async def test_an_idle_game_is_put_away_and_comes_back_as_it_was(
 async def test_a_running_timer_reveals_at_zero_though_everyone_left(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
-    host = headless_host("Front door", "--idle-unload", str(IDLE))
-    made = await create(session, host, "Sprint 9")
-    ada = await seat(session, host, made["id"], "Ada")
-    bob = await seat(session, host, made["id"], "Bob")
+    host, made, (ada, bob) = await unloading_game(headless_host, session)
     await ada.send(poker.Msg.SET_AUTO_REVEAL, on=False)  # the timer decides
     await ada.send(poker.Msg.START_TIMER, seconds=poker.MIN_TIMER)
     await bob.send(poker.Msg.VOTE, card="5")
