@@ -99,6 +99,8 @@ MAX_CARD_CHARS = 8
 MAX_CARD_CODEPOINTS = 32
 
 MAX_NAME = 40
+#: Seats at one table. Past it, a newcomer takes the seat away the longest.
+MAX_SEATS = 1000
 MAX_TITLE = 80
 MAX_STORY = 500
 MAX_KEY = 200
@@ -638,6 +640,8 @@ class Game:
             raise Refused("bad_message", "The token must be text.")
         seat = self.seat_for_token(token) if token else None
         change = Change(seats=set())
+        if seat is None and len(self.seats) >= MAX_SEATS:
+            self._make_room(change)
         if seat is None:
             seat = Seat(
                 id=secrets.token_hex(4), token=secrets.token_urlsafe(18), name=name
@@ -657,6 +661,32 @@ class Game:
             self.facilitator = seat.id
             change.game = True
         return seat, change
+
+    def _make_room(self, change: Change) -> None:
+        """Give up the seat away the longest, for a newcomer at a full table.
+
+        Seats are cheap to make (join without a token, leave, again), and
+        each one is in every state frame: without a cap, one script could
+        make the table unplayable for everyone.
+        """
+        away = [
+            s
+            for s in self.seats.values()
+            if s.away_since is not None and s.id != self.facilitator
+        ]
+        if not away:
+            raise Refused(
+                "table_full",
+                f"This table is full ({MAX_SEATS} seats, all taken). Ask the "
+                "facilitator to remove someone.",
+            )
+        gone = min(away, key=lambda s: s.away_since or 0.0)
+        del self.seats[gone.id]
+        change.removed[gone.id] = (
+            "The table filled up while you were away, so your seat was given "
+            "to someone new. Join again to play."
+        )
+        change.game = True
 
     def add_seat(self, name: str) -> Seat:
         """Seat the host's own user ahead of anyone else, as facilitator."""

@@ -56,6 +56,7 @@ export const ERR = Object.freeze({
   BACKLOG_FULL: "backlog_full",
   BACKLOG_DONE: "backlog_done",
   STORAGE: "storage",
+  TABLE_FULL: "table_full",
 });
 
 export const ROLE = Object.freeze({ VOTER: "voter", OBSERVER: "observer" });

@@ -785,3 +785,49 @@ def test_a_title_is_one_line() -> None:
     game = poker.Game.new("Sprint 42\nand the rest\tof it")
 
     assert game.title == "Sprint 42 and the rest of it"
+
+
+# ---------------------------------------------------------------- full table
+
+
+def test_a_newcomer_at_a_full_table_takes_the_seat_away_the_longest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(poker, "MAX_SEATS", 3)
+    game, (ada, bob, cyd) = table("Ada", "Bob", "Cyd")
+    game.set_connected(cyd, False, now=200.0)
+    game.set_connected(bob, False, now=100.0)
+
+    seat, change = game.join("Dan")
+
+    assert list(game.seats) == [ada, cyd, seat.id]
+    assert set(change.removed) == {bob}
+    assert change.game
+
+
+def test_a_full_table_with_everyone_here_refuses_a_newcomer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(poker, "MAX_SEATS", 2)
+    game, (ada, _bob) = table("Ada", "Bob")
+    game.set_connected(ada, False)  # the facilitator's seat is never given up
+    before = copy.deepcopy(game)
+
+    with pytest.raises(poker.Refused) as refused:
+        game.join("Cyd")
+
+    assert refused.value.code == "table_full"
+    assert game == before
+
+
+def test_a_returning_player_sits_down_at_a_full_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(poker, "MAX_SEATS", 2)
+    game, (_ada, bob) = table("Ada", "Bob")
+    game.set_connected(bob, False)
+
+    seat, change = game.join("Bob", game.seats[bob].token)
+
+    assert seat.id == bob
+    assert not change.removed
