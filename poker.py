@@ -3814,6 +3814,22 @@ def default_host_name() -> str:
     return (socket.gethostname() or "host").split(".")[0][:MAX_NAME]
 
 
+def port_number(text: str) -> int:
+    """Read --port: a TCP port, 0-65535 (0 takes a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    # Checked here, not at bind(): the socket module raises OverflowError,
+    # not OSError, for a number out of range.
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"the port must be 0-65535, not {text!r}; leave --port out to take "
+            "a free one."
+        )
+    return port
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
@@ -3825,7 +3841,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--title", default="Planning poker", help="the game's title")
     parser.add_argument("--deck", default=DEFAULT_DECK, choices=sorted(DECKS))
     parser.add_argument(
-        "--port", type=int, help="port to host on (default: a free one)"
+        "--port", type=port_number, help="port to host on (default: a free one)"
     )
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
     parser.add_argument(

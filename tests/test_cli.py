@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import POKER, ROOT, Netns, Proc
 from poker import __version__
 
@@ -86,6 +88,30 @@ def test_a_busy_port_is_reported_in_one_sentence(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"Port {port} is busy" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        "99999",  # past 65535: bind() would raise OverflowError, a "bug"
+        "-1",  # below 0: the same
+        "eighty",  # not a number at all
+    ],
+)
+def test_a_port_out_of_range_is_refused_in_one_sentence(
+    tmp_path: Path, port: str
+) -> None:
+    done = run_poker(
+        "--headless", "--no-discovery", "--port", port, "--data-dir", str(tmp_path)
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"poker.py: error: argument --port: the port must be 0-65535, not {port!r}; "
+        "leave --port out to take a free one."
+    )
+    assert not (tmp_path / "logs").exists()
 
 
 def test_resume_with_nothing_stored_says_how_to_start(tmp_path: Path) -> None:
