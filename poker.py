@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import errno
 import hashlib
 import html
 import io
@@ -1648,25 +1649,42 @@ def lan_addresses() -> list[str]:
     return sorted(set(found), key=found.index)
 
 
+def url_host(address: str) -> str:
+    """Format an address for a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
 def bound_socket(bind: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``bind``:``port``, or a sentence if it is busy."""
+    """A TCP socket bound to ``bind``:``port``, or a sentence saying why not."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((bind, port))
-    except OSError as exc:
+    except socket.gaierror:
+        # A name that does not resolve, or text that is no address at all.
         sock.close()
         raise PokerError(
-            f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
-            "or leave it out to take a free one."
+            f"--bind {bind!r} is not an IP address. Leave --bind out to listen on "
+            "all of this machine's addresses."
+        ) from None
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise PokerError(
+                f"{bind} is not one of this machine's addresses. Leave --bind out "
+                "to listen on all of them."
+            ) from None
+        if exc.errno == errno.EADDRINUSE:
+            raise PokerError(
+                f"Port {port} is busy ({exc.strerror}). Choose another with "
+                "--port, or leave it out to take a free one."
+            ) from None
+        raise PokerError(
+            f"Cannot listen on {url_host(bind)}:{port} ({exc.strerror}). Choose "
+            "another port with --port, or leave --port and --bind out."
         ) from None
     return sock
-
-
-def url_host(address: str) -> str:
-    """Format an address for a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address else address
 
 
 def wire_text(text: str) -> bytes:

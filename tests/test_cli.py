@@ -91,6 +91,35 @@ def test_a_busy_port_is_reported_in_one_sentence(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("bind", "sentence"),
+    [
+        # a name: its lookup fails inside the namespace, which has no DNS
+        (
+            "nonsense",
+            "--bind 'nonsense' is not an IP address. Leave --bind out to listen "
+            "on all of this machine's addresses.",
+        ),
+        # an address, but one the namespace (loopback only) does not have
+        (
+            "203.0.113.9",
+            "203.0.113.9 is not one of this machine's addresses. Leave --bind out "
+            "to listen on all of them.",
+        ),
+    ],
+)
+def test_a_bind_address_the_machine_lacks_is_refused_in_one_sentence(
+    netns: Netns, poker: Callable[..., Proc], tmp_path: Path, bind: str, sentence: str
+) -> None:
+    args = ("--headless", "--no-discovery", "--data-dir", str(tmp_path / "data"))
+
+    host = poker(*args, "--bind", bind, netns=netns)
+    code = host.wait(10)
+
+    assert code == 2
+    assert Path(host.stderr_path).read_text() == sentence + "\n"
+
+
+@pytest.mark.parametrize(
     "port",
     [
         "99999",  # past 65535: bind() would raise OverflowError, a "bug"
