@@ -3954,6 +3954,22 @@ def data_and_log_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
     )
 
 
+def make_data_dir(data_dir: Path) -> None:
+    """Create the data folder and check it takes files, or say why not."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # mkdir() passes on a folder that exists but is read-only; SQLite
+        # would fail later, in the middle of start-up, with a vaguer error.
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise PokerError(
+            f"The folder {data_dir} cannot be created or used "
+            f"({exc.strerror or exc}). Choose another with --data-dir."
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; errors reach the user as one sentence."""
     args = parse_args(argv)
@@ -3965,6 +3981,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"crash forced by {CRASH_ENV}=start")
         if args.list:
             return asyncio.run(run_list(args.watch))
+        make_data_dir(data_dir)
         if args.headless:
             return asyncio.run(run_headless(args, data_dir))
         return run_window(args, data_dir, log_dir)

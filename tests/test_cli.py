@@ -143,6 +143,18 @@ def test_a_port_out_of_range_is_refused_in_one_sentence(
     assert not (tmp_path / "logs").exists()
 
 
+def test_a_data_folder_that_cannot_be_made_is_refused_in_one_sentence() -> None:
+    # /dev/null is a file: nothing can be created below it, not even the
+    # logs folder a crash report would go to.
+    done = run_poker("--headless", "--no-discovery", "--data-dir", "/dev/null/x")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "The folder /dev/null/x cannot be created or used (Not a directory). "
+        "Choose another with --data-dir.\n"
+    )
+
+
 def test_resume_with_nothing_stored_says_how_to_start(tmp_path: Path) -> None:
     done = run_poker(
         "--headless", "--no-discovery", "--resume", "--data-dir", str(tmp_path)
