@@ -3232,7 +3232,9 @@ class Service:
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     """Host games with no window until Ctrl+C or SIGTERM: the one named on
     the command line, and any created or joined over HTTP."""
-    if args.idle_unload < 0:
+    # float() reads "nan" and "inf" too: nan compares false with everything,
+    # so it would pass a plain "< 0" and mean nothing sensible.
+    if not math.isfinite(args.idle_unload) or args.idle_unload < 0:
         raise PokerError("--idle-unload takes seconds, 0 or more (0: never).")
     service = Service(
         data_dir,
