@@ -3229,6 +3229,15 @@ class Service:
         log.info("Database closed")
 
 
+def async_stop_event() -> asyncio.Event:
+    """An event that Ctrl+C or SIGTERM sets, so that the caller stops cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     """Host games with no window until Ctrl+C or SIGTERM: the one named on
     the command line, and any created or joined over HTTP."""
@@ -3272,10 +3281,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     await asyncio.to_thread(import_aiohttp)
     await service.host.start(bind=args.bind, sock=sock)
     service.host.open_room(game)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = async_stop_event()
     print(
         f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
         flush=True,
@@ -3329,7 +3335,10 @@ async def run_list(watch: float | None, wait: float = 1.2, within: float = 2.2) 
                 )
         else:
             finder.on_update = on_update
-            await asyncio.sleep(watch)
+            stop = async_stop_event()
+            log.info("Watching for games for %g s", watch)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), watch)
     finally:
         await finder.async_close()
         await aiozc.async_close()

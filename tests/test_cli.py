@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -180,6 +181,29 @@ def test_list_on_an_empty_network_says_so_within_3_seconds(
     assert listing.stdout_lines() == []
     assert "No game found on this network" in Path(listing.stderr_path).read_text()
     assert took < 3.0, f"--list took {took:.2f} s"
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 10.0) -> None:
+    """Wait until the file at *path* contains *text*; fail the test if not."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name} never said {text!r}", pytrace=False)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_list_watch_stops_cleanly_on_sigterm_or_ctrl_c(
+    netns: Netns, poker: Callable[..., Proc], sig: signal.Signals
+) -> None:
+    watch = poker("--list", "--watch", "60", "--verbose", netns=netns)
+    wait_for_text(Path(watch.stderr_path), "Watching for games")
+
+    watch.proc.send_signal(sig)
+    code = watch.wait(5)
+
+    assert code == 0
+    assert "Traceback" not in Path(watch.stderr_path).read_text()
 
 
 # --- logs and crash reports ---------------------------------------------------
