@@ -2828,11 +2828,13 @@ async def probe_address(address: Any, within: float = 3.0) -> str:
     text = address.strip()
     if "://" not in text:
         text = f"http://{text}"
-    parts = urlsplit(text)
+    not_an_address = f"{address!r} is not an address. Type it like 192.168.1.20:8000."
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an IPv6 address with its "[" left open, for one
+        raise PokerError(not_an_address) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PokerError(
-            f"{address!r} is not an address. Type it like 192.168.1.20:8000."
-        )
+        raise PokerError(not_an_address)
     try:
         port = parts.port
     except ValueError:
