@@ -88,6 +88,8 @@ DECKS: dict[str, tuple[str, ...]] = {
     "powers": ("0", "1", "2", "4", "8", "16", "32", "64", "?"),
 }
 DEFAULT_DECK = "fibonacci"
+#: The title of a game nobody named.
+DEFAULT_TITLE = "Planning poker"
 #: The deck the facilitator types; its cards live in the game, not here.
 CUSTOM_DECK = "custom"
 MIN_CUSTOM_CARDS, MAX_CUSTOM_CARDS = 2, 20
@@ -2305,7 +2307,7 @@ class Host:
             )
         try:
             game = Game.new(
-                body.get("title") or "Planning poker",
+                body.get("title") or DEFAULT_TITLE,
                 self.host_name,
                 body.get("deck") or DEFAULT_DECK,
             )
@@ -2715,7 +2717,7 @@ class Host:
     async def local_host(self, body: dict[str, Any]) -> dict[str, Any]:
         """Host a new game from the desktop app."""
         game = Game.new(
-            body.get("title") or "Planning poker",
+            body.get("title") or DEFAULT_TITLE,
             self.host_name,
             body.get("deck") or DEFAULT_DECK,
         )
@@ -3247,6 +3249,11 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     # so it would pass a plain "< 0" and mean nothing sensible.
     if not math.isfinite(args.idle_unload) or args.idle_unload < 0:
         raise PokerError("--idle-unload takes seconds, 0 or more (0: never).")
+    if args.resume is not None and (args.title, args.deck) != (None, None):
+        raise PokerError(
+            "--resume continues a stored game as it was; leave out --title and "
+            "--deck, or start a new game without --resume."
+        )
     service = Service(
         data_dir,
         args.host_name,
@@ -3263,7 +3270,11 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
             )
         game = store.load(game_id)
     else:
-        game = Game.new(args.title, args.host_name, args.deck)
+        game = Game.new(
+            args.title if args.title is not None else DEFAULT_TITLE,
+            args.host_name,
+            args.deck or DEFAULT_DECK,
+        )
     if args.passcode is not None:
         game.lock(args.passcode)
     port = args.port if args.port is not None else (store.port_of(game.id) or 0)
@@ -3869,8 +3880,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Planning poker on the office network.",
     )
     parser.add_argument("--headless", action="store_true", help="host with no window")
-    parser.add_argument("--title", default="Planning poker", help="the game's title")
-    parser.add_argument("--deck", default=DEFAULT_DECK, choices=sorted(DECKS))
+    # No defaults here: None tells that an option was left out, which
+    # --resume needs to know (run_headless fills the defaults in).
+    parser.add_argument(
+        "--title", help=f"the game's title (default: {DEFAULT_TITLE!r})"
+    )
+    parser.add_argument(
+        "--deck",
+        choices=sorted(DECKS),
+        help=f"the game's cards (default: {DEFAULT_DECK})",
+    )
     parser.add_argument(
         "--port", type=port_number, help="port to host on (default: a free one)"
     )

@@ -206,6 +206,27 @@ def test_list_watch_stops_cleanly_on_sigterm_or_ctrl_c(
     assert "Traceback" not in Path(watch.stderr_path).read_text()
 
 
+@pytest.mark.parametrize(
+    "new_game_option",
+    [
+        ["--title", "Sprint 43"],  # would have been dropped without a word
+        ["--deck", "tshirt"],  # the same
+    ],
+)
+def test_resume_refuses_a_title_or_deck_in_one_sentence(
+    tmp_path: Path, new_game_option: list[str]
+) -> None:
+    args = ("--headless", "--no-discovery", "--data-dir", str(tmp_path))
+
+    done = run_poker(*args, "--resume", *new_game_option)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "--resume continues a stored game as it was; leave out --title and "
+        "--deck, or start a new game without --resume.\n"
+    )
+
+
 # --- logs and crash reports ---------------------------------------------------
 
 
