@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import errno
 import hashlib
 import html
 import io
@@ -30,6 +31,7 @@ import ipaddress
 import json
 import logging
 import logging.handlers
+import math
 import os
 import re
 import secrets
@@ -89,6 +91,8 @@ DECKS: dict[str, tuple[str, ...]] = {
 DEFAULT_DECK = "fibonacci"
 #: Cards that say "I cannot estimate this": all alike is no consensus.
 NO_ESTIMATE_CARDS = frozenset({"?", "☕"})
+#: The title of a game nobody named.
+DEFAULT_TITLE = "Planning poker"
 #: The deck the facilitator types; its cards live in the game, not here.
 CUSTOM_DECK = "custom"
 MIN_CUSTOM_CARDS, MAX_CUSTOM_CARDS = 2, 20
@@ -1768,25 +1772,42 @@ def lan_addresses() -> list[str]:
     return sorted(set(found), key=found.index)
 
 
+def url_host(address: str) -> str:
+    """Format an address for a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
 def bound_socket(bind: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``bind``:``port``, or a sentence if it is busy."""
+    """A TCP socket bound to ``bind``:``port``, or a sentence saying why not."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((bind, port))
-    except OSError as exc:
+    except socket.gaierror:
+        # A name that does not resolve, or text that is no address at all.
         sock.close()
         raise PokerError(
-            f"Port {port} is busy ({exc.strerror}). Choose another with --port, "
-            "or leave it out to take a free one."
+            f"--bind {bind!r} is not an IP address. Leave --bind out to listen on "
+            "all of this machine's addresses."
+        ) from None
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise PokerError(
+                f"{bind} is not one of this machine's addresses. Leave --bind out "
+                "to listen on all of them."
+            ) from None
+        if exc.errno == errno.EADDRINUSE:
+            raise PokerError(
+                f"Port {port} is busy ({exc.strerror}). Choose another with "
+                "--port, or leave it out to take a free one."
+            ) from None
+        raise PokerError(
+            f"Cannot listen on {url_host(bind)}:{port} ({exc.strerror}). Choose "
+            "another port with --port, or leave --port and --bind out."
         ) from None
     return sock
-
-
-def url_host(address: str) -> str:
-    """Format an address for a URL (IPv6 in brackets)."""
-    return f"[{address}]" if ":" in address else address
 
 
 def cut_utf8(text: str, size: int) -> str:
@@ -2454,7 +2475,7 @@ class Host:
             )
         try:
             game = Game.new(
-                body.get("title") or "Planning poker",
+                body.get("title") or DEFAULT_TITLE,
                 self.host_name,
                 body.get("deck") or DEFAULT_DECK,
             )
@@ -2868,7 +2889,7 @@ class Host:
     async def local_host(self, body: dict[str, Any]) -> dict[str, Any]:
         """Host a new game from the desktop app."""
         game = Game.new(
-            body.get("title") or "Planning poker",
+            body.get("title") or DEFAULT_TITLE,
             self.host_name,
             body.get("deck") or DEFAULT_DECK,
         )
@@ -2981,11 +3002,13 @@ async def probe_address(address: Any, within: float = 3.0) -> str:
     text = address.strip()
     if "://" not in text:
         text = f"http://{text}"
-    parts = urlsplit(text)
+    not_an_address = f"{address!r} is not an address. Type it like 192.168.1.20:8000."
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an IPv6 address with its "[" left open, for one
+        raise PokerError(not_an_address) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PokerError(
-            f"{address!r} is not an address. Type it like 192.168.1.20:8000."
-        )
+        raise PokerError(not_an_address)
     try:
         port = parts.port
     except ValueError:
@@ -3398,11 +3421,27 @@ class Service:
         log.info("Database closed")
 
 
+def async_stop_event() -> asyncio.Event:
+    """An event that Ctrl+C or SIGTERM sets, so that the caller stops cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     """Host games with no window until Ctrl+C or SIGTERM: the one named on
     the command line, and any created or joined over HTTP."""
-    if args.idle_unload < 0:
+    # float() reads "nan" and "inf" too: nan compares false with everything,
+    # so it would pass a plain "< 0" and mean nothing sensible.
+    if not math.isfinite(args.idle_unload) or args.idle_unload < 0:
         raise PokerError("--idle-unload takes seconds, 0 or more (0: never).")
+    if args.resume is not None and (args.title, args.deck) != (None, None):
+        raise PokerError(
+            "--resume continues a stored game as it was; leave out --title and "
+            "--deck, or start a new game without --resume."
+        )
     service = Service(
         data_dir,
         args.host_name,
@@ -3419,7 +3458,11 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
             )
         game = store.load(game_id)
     else:
-        game = Game.new(args.title, args.host_name, args.deck)
+        game = Game.new(
+            args.title if args.title is not None else DEFAULT_TITLE,
+            args.host_name,
+            args.deck or DEFAULT_DECK,
+        )
     if args.passcode is not None:
         game.lock(args.passcode)
     port = args.port if args.port is not None else (store.port_of(game.id) or 0)
@@ -3439,10 +3482,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     await asyncio.to_thread(import_aiohttp)
     await service.host.start(bind=args.bind, sock=sock)
     service.host.open_room(game)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = async_stop_event()
     print(
         f'Hosting "{game.title}" at {service.host.join_url(game.id)} (Ctrl+C stops)',
         flush=True,
@@ -3496,7 +3536,10 @@ async def run_list(watch: float | None, wait: float = 1.2, within: float = 2.2) 
                 )
         else:
             finder.on_update = on_update
-            await asyncio.sleep(watch)
+            stop = async_stop_event()
+            log.info("Watching for games for %g s", watch)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), watch)
     finally:
         await finder.async_close()
         await aiozc.async_close()
@@ -4001,6 +4044,22 @@ def default_host_name() -> str:
     return (socket.gethostname() or "host").split(".")[0][:MAX_NAME]
 
 
+def port_number(text: str) -> int:
+    """Read --port: a TCP port, 0-65535 (0 takes a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    # Checked here, not at bind(): the socket module raises OverflowError,
+    # not OSError, for a number out of range.
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"the port must be 0-65535, not {text!r}; leave --port out to take "
+            "a free one."
+        )
+    return port
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
@@ -4009,10 +4068,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Planning poker on the office network.",
     )
     parser.add_argument("--headless", action="store_true", help="host with no window")
-    parser.add_argument("--title", default="Planning poker", help="the game's title")
-    parser.add_argument("--deck", default=DEFAULT_DECK, choices=sorted(DECKS))
+    # No defaults here: None tells that an option was left out, which
+    # --resume needs to know (run_headless fills the defaults in).
     parser.add_argument(
-        "--port", type=int, help="port to host on (default: a free one)"
+        "--title", help=f"the game's title (default: {DEFAULT_TITLE!r})"
+    )
+    parser.add_argument(
+        "--deck",
+        choices=sorted(DECKS),
+        help=f"the game's cards (default: {DEFAULT_DECK})",
+    )
+    parser.add_argument(
+        "--port", type=port_number, help="port to host on (default: a free one)"
     )
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
     parser.add_argument(
@@ -4107,6 +4174,22 @@ def data_and_log_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
     )
 
 
+def make_data_dir(data_dir: Path) -> None:
+    """Create the data folder and check it takes files, or say why not."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # mkdir() passes on a folder that exists but is read-only; SQLite
+        # would fail later, in the middle of start-up, with a vaguer error.
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise PokerError(
+            f"The folder {data_dir} cannot be created or used "
+            f"({exc.strerror or exc}). Choose another with --data-dir."
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; errors reach the user as one sentence."""
     args = parse_args(argv)
@@ -4118,6 +4201,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"crash forced by {CRASH_ENV}=start")
         if args.list:
             return asyncio.run(run_list(args.watch))
+        make_data_dir(data_dir)
         if args.headless:
             return asyncio.run(run_headless(args, data_dir))
         return run_window(args, data_dir, log_dir)

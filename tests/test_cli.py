@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import POKER, ROOT, Netns, Proc
 from poker import __version__
@@ -88,6 +91,71 @@ def test_a_busy_port_is_reported_in_one_sentence(tmp_path: Path) -> None:
     assert f"Port {port} is busy" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("bind", "sentence"),
+    [
+        # a name: its lookup fails inside the namespace, which has no DNS
+        (
+            "nonsense",
+            "--bind 'nonsense' is not an IP address. Leave --bind out to listen "
+            "on all of this machine's addresses.",
+        ),
+        # an address, but one the namespace (loopback only) does not have
+        (
+            "203.0.113.9",
+            "203.0.113.9 is not one of this machine's addresses. Leave --bind out "
+            "to listen on all of them.",
+        ),
+    ],
+)
+def test_a_bind_address_the_machine_lacks_is_refused_in_one_sentence(
+    netns: Netns, poker: Callable[..., Proc], tmp_path: Path, bind: str, sentence: str
+) -> None:
+    args = ("--headless", "--no-discovery", "--data-dir", str(tmp_path / "data"))
+
+    host = poker(*args, "--bind", bind, netns=netns)
+    code = host.wait(10)
+
+    assert code == 2
+    assert Path(host.stderr_path).read_text() == sentence + "\n"
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        "99999",  # past 65535: bind() would raise OverflowError, a "bug"
+        "-1",  # below 0: the same
+        "eighty",  # not a number at all
+    ],
+)
+def test_a_port_out_of_range_is_refused_in_one_sentence(
+    tmp_path: Path, port: str
+) -> None:
+    done = run_poker(
+        "--headless", "--no-discovery", "--port", port, "--data-dir", str(tmp_path)
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"poker.py: error: argument --port: the port must be 0-65535, not {port!r}; "
+        "leave --port out to take a free one."
+    )
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_data_folder_that_cannot_be_made_is_refused_in_one_sentence() -> None:
+    # /dev/null is a file: nothing can be created below it, not even the
+    # logs folder a crash report would go to.
+    done = run_poker("--headless", "--no-discovery", "--data-dir", "/dev/null/x")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "The folder /dev/null/x cannot be created or used (Not a directory). "
+        "Choose another with --data-dir.\n"
+    )
+
+
 def test_resume_with_nothing_stored_says_how_to_start(tmp_path: Path) -> None:
     done = run_poker(
         "--headless", "--no-discovery", "--resume", "--data-dir", str(tmp_path)
@@ -113,6 +181,50 @@ def test_list_on_an_empty_network_says_so_within_3_seconds(
     assert listing.stdout_lines() == []
     assert "No game found on this network" in Path(listing.stderr_path).read_text()
     assert took < 3.0, f"--list took {took:.2f} s"
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 10.0) -> None:
+    """Wait until the file at *path* contains *text*; fail the test if not."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name} never said {text!r}", pytrace=False)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_list_watch_stops_cleanly_on_sigterm_or_ctrl_c(
+    netns: Netns, poker: Callable[..., Proc], sig: signal.Signals
+) -> None:
+    watch = poker("--list", "--watch", "60", "--verbose", netns=netns)
+    wait_for_text(Path(watch.stderr_path), "Watching for games")
+
+    watch.proc.send_signal(sig)
+    code = watch.wait(5)
+
+    assert code == 0
+    assert "Traceback" not in Path(watch.stderr_path).read_text()
+
+
+@pytest.mark.parametrize(
+    "new_game_option",
+    [
+        ["--title", "Sprint 43"],  # would have been dropped without a word
+        ["--deck", "tshirt"],  # the same
+    ],
+)
+def test_resume_refuses_a_title_or_deck_in_one_sentence(
+    tmp_path: Path, new_game_option: list[str]
+) -> None:
+    args = ("--headless", "--no-discovery", "--data-dir", str(tmp_path))
+
+    done = run_poker(*args, "--resume", *new_game_option)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "--resume continues a stored game as it was; leave out --title and "
+        "--deck, or start a new game without --resume.\n"
+    )
 
 
 # --- logs and crash reports ---------------------------------------------------

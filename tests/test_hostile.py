@@ -297,6 +297,47 @@ async def test_hostile_http_gets_a_plain_answer(
     assert await ada.next_is_pong()
 
 
+LOBBY_KEY = "k" * 32
+
+
+@pytest.fixture
+async def lobby_url(tmp_path: Path) -> AsyncIterator[str]:
+    """The address of a desktop app's loopback lobby (key: LOBBY_KEY)."""
+    store = poker.Store(tmp_path / "games.db")
+    host = poker.Host(store, "desk", lobby_key=LOBBY_KEY)
+    host.settings = poker.Settings(tmp_path / "settings.json")
+    yield f"http://127.0.0.1:{await host.start_lobby()}/"
+    await host.stop()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://[::1",  # an IPv6 address with its bracket left open
+        "[::1:8000",  # the same, typed without the scheme
+        "ftp://192.168.1.20:8000",  # a scheme no host speaks
+        "192.168.1.20",  # no port
+        "192.168.1.20:port",  # a port that is no number
+        "",  # nothing at all
+    ],
+)
+async def test_join_by_a_broken_address_is_refused_in_one_sentence(
+    lobby_url: str, address: str
+) -> None:
+    headers = {"X-Poker-Key": LOBBY_KEY}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            lobby_url + "api/local/join", json={"address": address}, headers=headers
+        ) as response:
+            answer = await response.json()
+
+    assert response.status == 400
+    assert answer["error"].endswith(".")
+    assert "\n" not in answer["error"]
+
+
 # ---------------------------------------------------------------- passcode
 
 

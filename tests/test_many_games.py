@@ -364,10 +364,21 @@ def test_two_games_of_one_host_are_listed_by_title_and_an_unloaded_one_leaves(
     assert gone.at - holder.lines[-1][0] < 2 + 3
 
 
-def test_a_negative_idle_time_is_refused_in_one_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        "-1",  # before now: every game would be put away at once
+        "nan",  # float() reads it, and every comparison with it is false
+        "inf",  # float() reads it too; "never" is spelt 0
+    ],
+)
+def test_an_idle_time_below_0_or_not_finite_is_refused_in_one_sentence(
+    tmp_path: Path, seconds: str
+) -> None:
     done = subprocess.run(
         [sys.executable, str(POKER), "--headless", "--no-discovery"]
-        + ["--idle-unload", "-1", "--data-dir", str(tmp_path)],
+        + ["--bind", "127.0.0.1", "--idle-unload", seconds]
+        + ["--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,
