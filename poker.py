@@ -2371,14 +2371,20 @@ class Host:
             )
         return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
-    async def api_game(self, request: web.Request) -> web.Response:
-        """Public facts of a game, also the liveness check of listings."""
+    def room_or_stored(self, request: web.Request) -> Room | None:
+        """Return the room a request names, or a headless host's stored game
+        read into a room of its own that is not loaded."""
         room = self.room_for(request)
         if room is None and self.many and request.query.get("game"):
-            # Stored but not loaded: answered from the store without loading
-            # it, so that listings checking it cannot keep it in memory.
+            # Answered from the store without loading it, so that listings
+            # checking a game, or a late export, cannot keep it in memory.
             with contextlib.suppress(StorageError):
                 room = Room(self.store.load(request.query["game"]), self.store)
+        return room
+
+    async def api_game(self, request: web.Request) -> web.Response:
+        """Public facts of a game, also the liveness check of listings."""
+        room = self.room_or_stored(request)
         if room is None:
             return web.json_response(
                 {"error": "There is no such game on this host."}, status=404
@@ -2459,7 +2465,7 @@ class Host:
         """The join URL as an SVG QR code, for phones."""
         import segno
 
-        room = self.room_for(request)
+        room = self.room_or_stored(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         code = segno.make(self.join_url(room.game.id), error="m")
@@ -2533,10 +2539,18 @@ class Host:
         return web.json_response(answer)
 
     async def export(self, request: web.Request) -> web.Response:
-        """The results of a game being hosted, as CSV or Markdown."""
-        room = self.room_for(request)
+        """The results of a game on this host, as CSV or Markdown."""
+        room = self.room_or_stored(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
+        # A passcode keeps the cards among the players: a download link
+        # cannot send a header, so the seat token may come in the query.
+        token = request.headers.get("X-Poker-Token") or request.query.get("token")
+        if room.game.locked and (not token or not room.game.seat_for_token(token)):
+            raise web.HTTPForbidden(
+                text="This game has a passcode: join it, then download the "
+                "results from the game page."
+            )
         return export_response(room.game, request.query.get("format", "csv"))
 
     # -- the websocket
