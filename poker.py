@@ -1213,6 +1213,17 @@ class Game:
 TITLE_HEADERS = ("summary", "title", "name", "story", "subject")
 KEY_HEADERS = ("issue key", "key", "id", "url", "link", "number", "issue id")
 DESCRIPTION_HEADERS = ("description", "body", "details")
+#: The leading columns of this app's own export; its player columns follow,
+#: so a file that starts with these is read by position, never by guessing.
+EXPORT_HEADER = ("Key", "Title", "Final estimate", "Mean", "Median", "Consensus")
+EXPORT_HEADER += ("Rounds",)
+#: A cell starting with one of these is a formula to a spreadsheet app; the
+#: export puts a quote before it (OWASP's advice on CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Cells the export quotes: a formula start behind any quotes already there,
+#: so that stripping one quote on import gives back the text exported.
+QUOTED_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+PLAIN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 #: The delimiter is judged on this much of the file's start.
 SNIFF_CHARS = 64 * 1024
 SNIFF_ROWS = 50
@@ -1268,6 +1279,44 @@ def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+def _is_export(header: list[str]) -> bool:
+    folded = [" ".join(h.split()).casefold() for h in header[: len(EXPORT_HEADER)]]
+    return folded == [name.casefold() for name in EXPORT_HEADER]
+
+
+def _named(header: list[str]) -> bool:
+    return any(
+        _find_column(header, names) is not None
+        for names in (TITLE_HEADERS, KEY_HEADERS, DESCRIPTION_HEADERS)
+    )
+
+
+def _unquote(cell: str) -> str:
+    # Undo the export's guard against formulas; any other quote is text.
+    return cell[1:] if cell[:1] == "'" and QUOTED_FORMULA.match(cell, 1) else cell
+
+
+def _records(text: str, delimiter: str | None) -> list[tuple[int, list[str]]]:
+    """Parse records of (first line, cells); ``None`` reads one field a line."""
+    # NUL never occurs in the text (read_csv refuses it), so it splits nothing.
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter or "\0", strict=True
+    )
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                records.append((start, [_unquote(cell) for cell in row]))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportProblem(
+            f"Line {start} is not valid CSV ({exc}). Check the quotes on that line.",
+            start,
+        ) from None
+    return records
+
+
 def read_csv(data: bytes) -> CsvTable:
     """Read an exported backlog: any of the known layouts, or one column."""
     if not data.removeprefix(b"\xef\xbb\xbf").strip():
@@ -1288,23 +1337,18 @@ def read_csv(data: bytes) -> CsvTable:
             line,
         ) from None
     delimiter = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                records.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ImportProblem(
-            f"Line {start} is not valid CSV ({exc}). Check the quotes on that line.",
-            start,
-        ) from None
+    records = _records(text, delimiter)
     if not records:
         raise ImportProblem("The file is empty: there is nothing to import.", 1)
 
     first = records[0][1]
+    # A list of titles, some with a comma: the delimiter guess splits a few
+    # lines only. A table always has as many fields a row, so a row of one
+    # field under an unnamed header is a list, not a table.
+    ragged = any(len(row) == 1 for _, row in records)
+    if len(first) == 1 or (ragged and not _named(first)):
+        records = _records(text, None)
+        first = records[0][1]
     if len(first) == 1 and _find_column(first, TITLE_HEADERS) is None:
         header = ["Title"]  # a plain list of titles, with no header row
     else:
@@ -1320,6 +1364,10 @@ def read_csv(data: bytes) -> CsvTable:
                 line,
             )
         rows.append((line, (row + [""] * width)[:width]))
+    if _is_export(header):
+        # This app's own export: its player columns may be named anything,
+        # "Summary" too, so only the fixed columns are used.
+        return CsvTable(header, rows, delimiter, 1, 0, None, obvious=True)
     title = _find_column(header, TITLE_HEADERS)
     return CsvTable(
         header=header,
@@ -1384,16 +1432,18 @@ def session_results(game: Game) -> tuple[list[str], list[list[Any]]]:
         rounds[ident].append(record)
 
     players: dict[str, str] = {}  # seat id -> column name; two Sams are two
+    # A player named "Title" gets "Title (2)": no name passes for a fixed
+    # column, in the file or to a reader that looks columns up by name.
+    taken = {name.casefold() for name in EXPORT_HEADER}
     for record in game.history:
         for sid, (name, _) in record["votes"].items():
             if sid not in players:
-                taken = set(players.values())
                 label, n = name, 2
-                while label in taken:
+                while label.casefold() in taken:
                     label, n = f"{name} ({n})", n + 1
                 players[sid] = label
-    header = ["Key", "Title", "Final estimate", "Mean", "Median", "Consensus"]
-    header += ["Rounds", *players.values()]
+                taken.add(label.casefold())
+    header = [*EXPORT_HEADER, *players.values()]
     rows = []
     for ident, played in rounds.items():
         key, title = titles[ident]
@@ -1419,11 +1469,17 @@ def session_results(game: Game) -> tuple[list[str], list[list[Any]]]:
 
 def export_csv(game: Game) -> bytes:
     """The session results as CSV, UTF-8 with a BOM for spreadsheet apps."""
+
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str) or PLAIN_NUMBER.fullmatch(value):
+            return value  # a number, -1 too, is no formula
+        return f"'{value}" if QUOTED_FORMULA.match(value) else value
+
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     header, rows = session_results(game)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([cell(h) for h in header])
+    writer.writerows([cell(v) for v in row] for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -1432,7 +1488,11 @@ def export_markdown(game: Game) -> str:
 
     def cell(value: Any) -> str:
         text = " ".join(str(value).split())  # a line break would end the row
-        return text.replace("\\", "\\\\").replace("|", "\\|") or " "
+        text = text.replace("\\", "\\\\").replace("|", "\\|")
+        # Markdown passes HTML through: a name like <img onerror=...> would
+        # run in the wiki that renders the table.
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text or " "
 
     header, rows = session_results(game)
     lines = [f"# {cell(game.title)}", ""]
@@ -2420,14 +2480,20 @@ class Host:
             )
         return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
-    async def api_game(self, request: web.Request) -> web.Response:
-        """Public facts of a game, also the liveness check of listings."""
+    def room_or_stored(self, request: web.Request) -> Room | None:
+        """Return the room a request names, or a headless host's stored game
+        read into a room of its own that is not loaded."""
         room = self.room_for(request)
         if room is None and self.many and request.query.get("game"):
-            # Stored but not loaded: answered from the store without loading
-            # it, so that listings checking it cannot keep it in memory.
+            # Answered from the store without loading it, so that listings
+            # checking a game, or a late export, cannot keep it in memory.
             with contextlib.suppress(StorageError):
                 room = Room(self.store.load(request.query["game"]), self.store)
+        return room
+
+    async def api_game(self, request: web.Request) -> web.Response:
+        """Public facts of a game, also the liveness check of listings."""
+        room = self.room_or_stored(request)
         if room is None:
             return web.json_response(
                 {"error": "There is no such game on this host."}, status=404
@@ -2508,7 +2574,7 @@ class Host:
         """The join URL as an SVG QR code, for phones."""
         import segno
 
-        room = self.room_for(request)
+        room = self.room_or_stored(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
         code = segno.make(self.join_url(room.game.id), error="m")
@@ -2582,10 +2648,18 @@ class Host:
         return web.json_response(answer)
 
     async def export(self, request: web.Request) -> web.Response:
-        """The results of a game being hosted, as CSV or Markdown."""
-        room = self.room_for(request)
+        """The results of a game on this host, as CSV or Markdown."""
+        room = self.room_or_stored(request)
         if room is None:
             raise web.HTTPNotFound(text="There is no such game on this host.")
+        # A passcode keeps the cards among the players: a download link
+        # cannot send a header, so the seat token may come in the query.
+        token = request.headers.get("X-Poker-Token") or request.query.get("token")
+        if room.game.locked and (not token or not room.game.seat_for_token(token)):
+            raise web.HTTPForbidden(
+                text="This game has a passcode: join it, then download the "
+                "results from the game page."
+            )
         return export_response(room.game, request.query.get("format", "csv"))
 
     # -- the websocket

@@ -20,6 +20,7 @@ const state = {
   askPasscode: false,
   passcode: "",
   gameId: params.get("game") || null,
+  token: null, // this seat's token, for export links of a locked game
   info: null, // GET /api/game: id, title, host, joinUrl
   conn: "idle",
   closed: null, // { message, canRetry, button } once the socket gave up
@@ -128,6 +129,7 @@ function closeWith(message, button) {
 const handlers = {
   [MSG.WELCOME](message) {
     state.gameId = message.game;
+    state.token = message.token || readStore(localStorage, tokenKey(message.game));
     state.closed = null;
     state.askPasscode = false;
     if (!state.info || state.info.id !== message.game) loadInfo();

@@ -233,8 +233,10 @@ export function renderResults(state, view, ref) {
   show(ref.results, rows.length > 0);
   if (!rows.length) return;
   const game = encodeURIComponent(view.game.id);
+  // A link cannot send a header: a locked game's results need the token in it.
+  const token = view.game.locked && state.token ? `&token=${encodeURIComponent(state.token)}` : "";
   for (const [format, name] of [["csv", "export-csv"], ["md", "export-md"]]) {
-    const href = `/api/export?game=${game}&format=${format}`;
+    const href = `/api/export?game=${game}&format=${format}${token}`;
     if (ref[name].getAttribute("href") !== href) ref[name].setAttribute("href", href);
   }
   syncList(

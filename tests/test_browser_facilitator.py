@@ -155,3 +155,31 @@ async def test_a_player_takes_over_the_table_when_the_facilitator_is_away(
     assert await bob.get_by_test_id("claim-button").is_hidden()
     assert await again.get_by_test_id("claim-button").is_hidden()
     assert await again.get_by_test_id("controls").is_hidden()
+
+
+async def test_the_export_link_of_a_locked_game_carries_the_seat_token(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host = headless_host("Sprint 42", "--passcode", "open sesame")
+    ada = await strict_page(host.url)
+    await ada.goto(host.url)
+    await ada.get_by_test_id("name-input").fill("Ada")
+    await ada.get_by_test_id("passcode-input").fill("open sesame")
+    await ada.get_by_test_id("name-submit").click()
+    await ada.get_by_test_id("connection").filter(has_text="connected").wait_for()
+    await ada.get_by_test_id("add-title").fill("Locked story")
+    await ada.get_by_test_id("add-submit").click()
+    await ada.get_by_test_id("next-story").click()
+    await ada.locator('[data-testid=card][data-card="5"]').click()
+    await ada.locator("body.is-revealed").wait_for()
+    await ada.get_by_test_id("results-row").first.wait_for()
+
+    href = await ada.get_by_test_id("export-csv").get_attribute("href")
+    base = host.url.rstrip("/")
+    with_token = await ada.request.get(base + href)
+    without = await ada.request.get(base + href.split("&token=")[0])
+
+    assert "&token=" in href
+    assert with_token.status == 200
+    assert "Locked story" in (await with_token.body()).decode("utf-8-sig")
+    assert without.status == 403

@@ -255,3 +255,140 @@ def test_export_then_import_gives_the_same_stories_back() -> None:
     again = stories(poker.export_csv(game))
 
     assert again == [(s.key, s.title) for s in game.backlog]
+
+
+def test_players_named_like_columns_get_a_column_of_their_own() -> None:
+    game = poker.Game.new("Sprint")
+    ada = game.join("Title")[0].id
+    game.set_story(ada, "Login")
+    game.vote(ada, "5")
+
+    header, _ = poker.session_results(game)
+
+    assert header[7:] == ["Title (2)"]
+
+
+def named_players(*names: str) -> poker.Game:
+    """A backlog of two stories, the first voted on by players with *names*."""
+    game = poker.Game.new("Sprint")
+    seats = [game.join(name)[0].id for name in names]
+    titles = [("PROJ-1", "Log in"), ("PROJ-2", "Export")]
+    game.add_stories(seats[0], [poker.Game.make_story(t, k) for k, t in titles])
+    game.next_story(seats[0])
+    for seat in seats:
+        game.vote(seat, "3")
+    return game
+
+
+def test_export_then_import_ignores_players_named_like_columns() -> None:
+    game = named_players("Summary", "Title", "Description", "Key", "Issue key")
+
+    table = poker.read_csv(poker.export_csv(game))
+
+    assert (table.title, table.key, table.description) == (1, 0, None)
+    assert stories(poker.export_csv(game)) == [
+        ("PROJ-1", "Log in"),
+        ("PROJ-2", "Export"),
+    ]
+
+
+# ---------------------------------------------------------------- formulas
+
+FORMULAS = [
+    '=HYPERLINK("http://x","y")',  # a link that runs when clicked
+    "@SUM(1+1)",  # Lotus-style formula
+    "+1+1",  # a sum
+    "-2+3",  # a sum that starts like a negative number
+    "'=already quoted",  # a quote typed before a formula stays typed
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_a_cell_a_spreadsheet_would_run_is_exported_behind_a_quote(text: str) -> None:
+    game = named_players(text)
+    game.backlog[0].title = text
+    game.backlog[0].key = text
+
+    data = poker.export_csv(game).decode("utf-8-sig")
+
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows[0][7] == f"'{text}"  # the player's name
+    assert rows[1][:2] == [f"'{text}", f"'{text}"]
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "-1",  # a negative number is a number, not a formula
+        "+2",  # so is a number with its sign
+        "-0.5",  # and a decimal one
+    ],
+)
+def test_a_signed_number_is_exported_as_it_is(card: str) -> None:
+    game = poker.Game.new("Sprint")
+    ada = game.join("Ada")[0].id
+    game.set_deck(ada, "custom", [card, "1"])
+    game.set_story(ada, "Login")
+    game.vote(ada, card)
+
+    data = poker.export_csv(game).decode("utf-8-sig")
+
+    assert data.splitlines()[1].endswith(f",{card}")
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_a_quoted_formula_imports_as_the_title_exported(text: str) -> None:
+    game = named_players("Ada")
+    game.backlog[0].title = text
+
+    again = stories(poker.export_csv(game))
+
+    assert again[0] == ("PROJ-1", text)
+
+
+def test_a_quote_before_plain_text_is_kept_on_import() -> None:
+    assert stories(b"Title\n'quoted\n") == [("", "'quoted")]
+
+
+# ---------------------------------------------------------------- one title a line
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A comma in a later title of a list with no header.
+        (
+            "Login\nAs a user, I want to log out\n",
+            ["Login", "As a user, I want to log out"],
+        ),
+        # A comma in the first title: it is a title, not a header.
+        (
+            "As a user, I want to log in\nExport\n",
+            ["As a user, I want to log in", "Export"],
+        ),
+        # A comma in a title under a Title header.
+        ("Title\nOne, two\nThree\n", ["One, two", "Three"]),
+        # A quoted title with a line break and a comma stays one title.
+        ('Login\n"Two, lines\nof text"\n', ["Login", "Two, lines of text"]),
+    ],
+)
+def test_a_list_of_titles_with_commas_gives_one_title_a_line(
+    text: str, expected: list[str]
+) -> None:
+    assert [title for _, title in stories(text.encode())] == expected
+
+
+def test_a_named_table_with_a_short_row_stays_a_table() -> None:
+    assert stories(b"Title,Key\nA,1\nB\n") == [("1", "A"), ("", "B")]
+
+
+def test_the_markdown_export_escapes_html_in_titles_and_names() -> None:
+    game = named_players("<b>Bo</b>")
+    game.backlog[0].title = "<img src=x onerror=alert(1)> & co"
+
+    text = poker.export_markdown(game)
+
+    assert "<" not in text
+    assert ">" not in text
+    assert "| &lt;img src=x onerror=alert(1)&gt; &amp; co |" in text
+    assert "| &lt;b&gt;Bo&lt;/b&gt; |" in text

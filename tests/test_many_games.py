@@ -387,3 +387,26 @@ def test_an_idle_time_below_0_or_not_finite_is_refused_in_one_sentence(
 
     assert done.returncode == 2
     assert done.stderr == "--idle-unload takes seconds, 0 or more (0: never).\n"
+
+
+async def test_a_stored_game_exports_and_shows_its_qr_without_loading(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door", "--idle-unload", str(IDLE))
+    made = await create(session, host, "Sprint 9")
+    ada = await seat(session, host, made["id"], "Ada")
+    await ada.send(poker.Msg.SET_STORY, story="Login page")
+    await ada.send(poker.Msg.VOTE, card="5")
+    await ada.catch_up()
+    await ada.ws.close()
+    await wait_unloaded(session, host, made["id"], IDLE + 5)
+
+    async with session.get(f"{host.url}api/export?game={made['id']}") as response:
+        export = (response.status, await response.read())
+    async with session.get(f"{host.url}qr.svg?game={made['id']}") as response:
+        qr = (response.status, response.content_type)
+
+    assert export[0] == 200
+    assert export[1].decode("utf-8-sig").splitlines()[1] == ",Login page,,5,5,no,1,5"
+    assert qr == (200, "image/svg+xml")
+    assert not (await games(session, host))[made["id"]]["loaded"]

@@ -417,3 +417,30 @@ async def test_the_lobby_exports_a_stored_game_with_its_key(tmp_path: Path) -> N
 
     assert body.decode("utf-8-sig").splitlines()[1] == ",Kept,,,,,0"
     assert refused == 403
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [
+        ("none", 403),  # no token at all
+        ("forged", 403),  # a token of no seat
+        ("header", 200),  # a player's token in the X-Poker-Token header
+        ("query", 200),  # the same token in the link, as the page sends it
+    ],
+)
+async def test_a_locked_games_results_need_a_seat_token(
+    table: Table, how: str, status: int
+) -> None:
+    await played(table)
+    table.game.lock("open sesame")
+    token = next(iter(table.game.seats.values())).token
+    url = f"{table.url}api/export?game={table.game.id}&format=csv"
+    headers = {"X-Poker-Token": token} if how == "header" else {}
+    url += {"query": f"&token={token}", "forged": f"&token={'x' * 24}"}.get(how, "")
+
+    async with table.session.get(url, headers=headers) as response:
+        got, body = response.status, await response.text()
+
+    assert got == status
+    assert ("PROJ-1" in body) == (status == 200)
+    assert status == 200 or "passcode" in body
