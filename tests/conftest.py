@@ -390,11 +390,12 @@ class Host(Proc):
 @pytest.fixture
 def headless_host(poker: Callable[..., Proc], tmp_path: Path) -> Callable[..., Host]:
     """Start `headless_host(title, *args, netns=None, port=None,
-    data_dir=None)` -> Host once it printed its join URL."""
+    data_dir=None)` -> Host once it printed its join URL (title None: none,
+    as `--resume` wants)."""
     counter = itertools.count(1)
 
     def start(
-        title: str = "Planning",
+        title: str | None = "Planning",
         *args: str,
         netns: Netns | None = None,
         port: int | None = None,
@@ -405,7 +406,9 @@ def headless_host(poker: Callable[..., Proc], tmp_path: Path) -> Callable[..., H
         n = next(counter)
         port = port or pick_free_port()
         data_dir = data_dir or tmp_path / f"host-{n}"
-        argv = ["--headless", "--title", title, "--data-dir", str(data_dir)]
+        # No title for a resumed game: it keeps its own.
+        argv = ["--headless", "--data-dir", str(data_dir)]
+        argv += ["--title", title] if title is not None else []
         argv += ["--port", str(port), *args]
         if netns is None and "--no-discovery" not in args:
             # In the machine's own namespace: loopback only, and no mDNS.

@@ -67,7 +67,7 @@ async def test_after_a_kill_and_resume_each_page_gets_its_seat_role_and_card(
 
     host.kill()
     await ada.locator("[data-testid=connection].is-reconnecting").wait_for()
-    headless_host("Sprint 42", "--resume", port=host.port, data_dir=host.data_dir)
+    headless_host(None, "--resume", port=host.port, data_dir=host.data_dir)
     await connected(ada)
     await connected(bob)
 

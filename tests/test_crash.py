@@ -167,7 +167,7 @@ async def test_sigkill_at_random_points_loses_nothing_acknowledged(
                 await player.ws.close()
             history = stored_history(data_dir)
             began = time.monotonic()
-            host = headless_host("Crash", "--resume", port=port, data_dir=data_dir)
+            host = headless_host(None, "--resume", port=port, data_dir=data_dir)
             startups.append(time.monotonic() - began)
 
             states = []
