@@ -591,7 +591,7 @@ class Game:
     def new(cls, title: str, host: str = "", deck: str = DEFAULT_DECK) -> Game:
         """Start a game with a fresh id."""
         if not isinstance(deck, str) or deck not in DECKS:
-            raise Refused("bad_message", f"There is no deck called {deck!r}.")
+            raise Refused("bad_message", f"There is no deck called {str(deck)[:40]!r}.")
         title = one_line(title, "title", MAX_TITLE)
         return cls(id=secrets.token_hex(6), title=title, host=host, deck=deck)
 
@@ -884,7 +884,7 @@ class Game:
         """
         self._require(seat_id, facilitator=True)
         if not isinstance(deck, str) or (deck != CUSTOM_DECK and deck not in DECKS):
-            raise Refused("bad_message", f"There is no deck called {deck!r}.")
+            raise Refused("bad_message", f"There is no deck called {str(deck)[:40]!r}.")
         if not isinstance(confirm, bool):
             raise Refused("bad_message", "'confirm' must be true or false.")
         custom = check_custom_deck(cards) if deck == CUSTOM_DECK else ()
@@ -2268,6 +2268,8 @@ class Host:
         self.wrong_passcodes: dict[str, tuple[int, float]] = {}
         self.checkpoints: asyncio.Task[None] | None = None
         self.app: web.Application | None = None  # made when it first listens
+        #: Headless: the game named on the command line, at the bare address.
+        self.primary: str | None = None
 
     # -- setup
 
@@ -2435,14 +2437,21 @@ class Host:
         else:
             address = self.bind  # listening on one address only: that one
         base = f"http://{url_host(address)}:{self.port}/"
-        if game_id is not None and len(self.rooms) > 1:
+        # The bare address is the game of the command line, however many
+        # games come and go: every other game needs its id.
+        if game_id is not None and self.many and game_id != self.primary:
             base += f"?game={game_id}"
         return base
+
+    def requested_game(self, request: web.Request) -> str | None:
+        """The game id a request names; on a headless host the bare address
+        names the game of the command line, loaded or not."""
+        return request.query.get("game") or (self.primary if self.many else None)
 
     def room_for(self, request: web.Request, *, load: bool = False) -> Room | None:
         """Return the room a request names (loading it when ``load``), or the
         only one."""
-        game_id = request.query.get("game")
+        game_id = self.requested_game(request)
         if game_id:
             return self.load_room(game_id) if load else self.rooms.get(game_id)
         if len(self.rooms) == 1:
@@ -2460,9 +2469,8 @@ class Host:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """Serve the lobby on the lobby site, the game page elsewhere."""
         name = "lobby.html" if self._on_lobby_site(request) else "index.html"
-        if name == "index.html" and self.many and not request.query.get("game"):
-            # Not exactly one game loaded: the page could not tell which.
-            name = "index.html" if len(self.rooms) == 1 else "games.html"
+        if name == "index.html" and self.many and not self.requested_game(request):
+            name = "games.html"  # no game of the command line: the list
         return self._asset_page(name)
 
     async def games_page(self, request: web.Request) -> web.StreamResponse:
@@ -2484,11 +2492,12 @@ class Host:
         """Return the room a request names, or a headless host's stored game
         read into a room of its own that is not loaded."""
         room = self.room_for(request)
-        if room is None and self.many and request.query.get("game"):
+        game_id = self.requested_game(request)
+        if room is None and self.many and game_id:
             # Answered from the store without loading it, so that listings
             # checking a game, or a late export, cannot keep it in memory.
             with contextlib.suppress(StorageError):
-                room = Room(self.store.load(request.query["game"]), self.store)
+                room = Room(self.store.load(game_id), self.store)
         return room
 
     async def api_game(self, request: web.Request) -> web.Response:
@@ -2568,6 +2577,8 @@ class Host:
             "protocol": PROTOCOL_VERSION,
             "locked": room.game.locked,
             "joinUrl": self.join_url(room.game.id),
+            # A headless host's list of games, for the page to link to.
+            "games": "/games" if self.many else None,
         }
 
     async def qr(self, request: web.Request) -> web.Response:
@@ -2734,14 +2745,14 @@ class Host:
                 if message.type == WSMsgType.TEXT:
                     self._receive(room, client, message.data)
                 elif message.type == WSMsgType.BINARY:
-                    client.send(
-                        frame(
-                            Msg.ERROR,
-                            code="binary",
-                            ref=None,
-                            message="Send text frames with JSON, not binary.",
-                        )
+                    # Binary frames spend the same budget: a flood of them
+                    # is refused like any other.
+                    code, text = (
+                        ("binary", "Send text frames with JSON, not binary.")
+                        if client.allow()
+                        else ("too_fast", "Too many messages; slow down.")
                     )
+                    client.send(frame(Msg.ERROR, code=code, ref=None, message=text))
                 elif message.type == WSMsgType.ERROR:
                     wslog.debug("Socket of %s failed: %s", client.peer, ws.exception())
         except asyncio.CancelledError:
@@ -3555,6 +3566,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
         service.host.advertiser.advertise_soon(game, sock.getsockname()[1], args.bind)
     await asyncio.to_thread(import_aiohttp)
     await service.host.start(bind=args.bind, sock=sock)
+    service.host.primary = game.id
     service.host.open_room(game)
     stop = async_stop_event()
     print(

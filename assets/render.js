@@ -55,6 +55,8 @@ function renderHeader(state, view) {
 
   const lobby = state.lobbyUrl;
   show(ref.back, Boolean(lobby));
+  // A headless host's other games; a desktop player has the lobby instead.
+  show(ref["all-games"], Boolean(state.info?.games) && !lobby);
   if (lobby && ref.back.getAttribute("href") !== lobby) ref.back.setAttribute("href", lobby);
 
   const conn = state.conn;

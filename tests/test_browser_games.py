@@ -28,6 +28,7 @@ async def test_new_game_form_creates_a_game_and_opens_its_table(
     await title.wait_for()
 
     assert "?game=" in page.url
+    assert await page.get_by_test_id("all-games").get_attribute("href") == "/games"
 
 
 async def test_the_list_shows_every_game_with_a_join_link(
@@ -40,7 +41,7 @@ async def test_the_list_shows_every_game_with_a_join_link(
     await page.get_by_test_id("create-submit").click()
     await page.wait_for_url("**/?game=*")
 
-    await page.goto(host.url)  # two games loaded: the bare address lists them
+    await page.goto(f"{host.url}games")
     items = page.get_by_test_id("host-games").locator("li")
     await items.nth(1).wait_for()
 

@@ -194,21 +194,31 @@ async def test_hostile_names_reach_the_others_as_plain_text(
     assert table.stored().seats[eve.seat or ""].name == shown
 
 
+@pytest.mark.parametrize(
+    ("flood", "answer"),
+    [
+        (json.dumps({"type": M.PING}), M.PONG),  # text messages
+        (b"\x00binary", "binary"),  # binary frames spend the same budget
+    ],
+)
 async def test_a_flood_is_refused_with_too_fast_and_the_others_play_on(
-    table: Table,
+    table: Table, flood: str | bytes, answer: str
 ) -> None:
     ada, bob = await table.seated("Ada", "Bob")
     await ada.catch_up()
 
     for _ in range(200):
-        await bob.send(M.PING)
+        if isinstance(flood, bytes):
+            await bob.ws.send_bytes(flood)
+        else:
+            await bob.ws.send_str(flood)
     codes = []
     while len(codes) < 200:
         got = await bob.receive()
         codes.append(got.get("code", got["type"]))
     await ada.send(M.VOTE, card="3")
 
-    assert codes.count(M.PONG) <= poker.RATE_BURST + 10
+    assert codes.count(answer) <= poker.RATE_BURST + 10
     assert codes.count("too_fast") >= 200 - poker.RATE_BURST - 10
     assert await ada.expect(M.YOU) == {"type": M.YOU, "vote": "3"}
     assert await ada.next_is_pong()

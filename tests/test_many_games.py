@@ -50,10 +50,15 @@ async def games(session: aiohttp.ClientSession, host: Host) -> dict[str, Any]:
 
 
 async def seat(
-    session: aiohttp.ClientSession, host: Host, game_id: str, name: str, **join: Any
+    session: aiohttp.ClientSession,
+    host: Host,
+    game_id: str | None,
+    name: str,
+    **join: Any,
 ) -> Player:
-    """A player who joined the game *game_id*."""
-    player = Player(await session.ws_connect(f"{host.url}ws?game={game_id}"))
+    """A player who joined the game *game_id* (None: the bare address's)."""
+    query = f"?game={game_id}" if game_id else ""
+    player = Player(await session.ws_connect(f"{host.url}ws{query}"))
     await player.join(name, **join)
     return player
 
@@ -166,22 +171,52 @@ async def test_both_games_play_at_once(
     assert [s["game"]["id"] for s in states] == [one["id"], two["id"]]
 
 
-async def test_the_bare_address_lists_the_games_when_several_are_loaded(
+async def test_the_bare_address_opens_the_first_game_however_many_are_loaded(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
     host = headless_host("Front door", "--idle-unload", "0")
-    async with session.get(host.url) as response:
-        alone = await response.text()
-
     await create(session, host, "Second")
+
     async with session.get(host.url) as response:
-        several = await response.text()
+        bare = await response.text()
+    async with session.get(f"{host.url}api/game") as response:
+        facts = await response.json()
     async with session.get(f"{host.url}games") as response:
         listed = await response.text()
 
-    assert "/assets/app.js" in alone  # the game page of the only game
-    assert "/assets/games.js" in several
+    assert "/assets/app.js" in bare  # the game page, of the first game
+    assert (facts["title"], facts["joinUrl"], facts["games"]) == (
+        "Front door",
+        host.url,
+        "/games",
+    )
     assert "/assets/games.js" in listed
+
+
+async def test_the_printed_address_still_works_after_its_game_was_put_away(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door", "--idle-unload", str(IDLE))
+    first = await seat(session, host, None, "Ada")
+    await first.ws.close()
+    game_id = first.frames[-1]["game"]["id"]
+    await create(session, host, "Second")  # another game stays loaded meanwhile
+    await wait_unloaded(session, host, game_id, IDLE + 5)
+
+    back = await seat(session, host, None, "Ada", token=first.token)
+
+    assert back.seat == first.seat
+    assert back.frames[-1]["game"]["title"] == "Front door"
+
+
+async def test_another_games_join_address_names_it(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door", "--idle-unload", "0")
+
+    made = await create(session, host, "Second")  # the only game other than one
+
+    assert made["joinUrl"] == f"{host.url}?game={made['id']}"
 
 
 async def wait_unloaded(
