@@ -1556,6 +1556,30 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
+def hold_lock(path: Path) -> Any:
+    """Open ``path`` and lock it for this process; None when another holds it.
+
+    The lock goes with the process: a crash or SIGKILL releases it, so a
+    stale file never keeps the app from starting.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "a+")  # noqa: SIM115 (held until the caller closes it)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            file.seek(0)
+            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        file.close()
+        return None
+    return file
+
+
 class Store:
     """The games on disk: SQLite in WAL mode, one commit per change.
 
@@ -1563,9 +1587,21 @@ class Store:
     seen can be lost by a crash of the host.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, exclusive: bool = False) -> None:
+        """Open the database; ``exclusive`` (a host) keeps other hosts out."""
         self.path = path
         self.notice: str | None = None
+        self._lock: Any = None
+        if exclusive:
+            # Two hosts on one database would each load their own copy of a
+            # game and serve it to different players, the last save winning.
+            self._lock = hold_lock(path.with_name(f"{path.name}.lock"))
+            if self._lock is None:
+                raise PokerError(
+                    f"Another Planning Poker is already hosting the games in "
+                    f"{path.parent}. Stop it, or give this one a folder of its "
+                    "own with --data-dir."
+                )
         #: Commits since the last checkpoint.
         self.unchecked = 0
         self._checkpointer: sqlite3.Connection | None = None
@@ -1614,6 +1650,9 @@ class Store:
                 self._checkpointer.close()
                 self._checkpointer = None
         self.db.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database, on a connection of its
@@ -3466,7 +3505,7 @@ class Service:
         idle_unload: float | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.store = Store(data_dir / "games.db")
+        self.store = Store(data_dir / "games.db", exclusive=True)
         self.settings = Settings(data_dir / "settings.json")
         self.host = Host(
             self.store,
@@ -3814,23 +3853,8 @@ class WindowLock:
 
     def acquire(self) -> bool:
         """Take the lock; False when another launch holds it."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.lock_path, "a+")  # noqa: SIM115 (held until close)
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                self.file.seek(0)
-                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
-            self.file = None
-            return False
-        return True
+        self.file = hold_lock(self.lock_path)
+        return self.file is not None
 
     def listen(self) -> None:
         """Answer later launches on a loopback port, from a thread of ours."""
@@ -3855,9 +3879,11 @@ class WindowLock:
                     with contextlib.suppress(OSError):
                         said = conn.recv(256).decode(errors="replace").strip()
                         if secrets.compare_digest(said, token):
-                            conn.sendall(b"ok\n")
+                            # Raised first, then answered: the second launch
+                            # exits on "ok", and the window must be up by then.
                             guilog.info("A second launch asked for this window")
                             self.bring_to_front()
+                            conn.sendall(b"ok\n")
 
         threading.Thread(target=serve, name="poker-instance", daemon=True).start()
 

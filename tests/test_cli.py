@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import POKER, ROOT, Netns, Proc
+from conftest import POKER, ROOT, Host, Netns, Proc
 from poker import __version__
 
 
@@ -89,6 +89,24 @@ def test_a_busy_port_is_reported_in_one_sentence(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"Port {port} is busy" in done.stderr
+
+
+def test_a_second_host_on_the_same_data_folder_is_refused(
+    headless_host: Callable[..., Host], tmp_path: Path
+) -> None:
+    first = headless_host("Sprint 42", data_dir=tmp_path)
+
+    done = run_poker(
+        "--headless", "--no-discovery", "--bind", "127.0.0.1", "--port", "0",
+        "--title", "Sprint 43", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"Another Planning Poker is already hosting the games in {tmp_path}. "
+        "Stop it, or give this one a folder of its own with --data-dir.\n"
+    )
+    assert first.proc.poll() is None  # the first host serves on
 
 
 @pytest.mark.parametrize(
