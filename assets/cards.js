@@ -9,41 +9,51 @@ function isSizeDeck(deck) {
 /**
  * The keyboard shortcut shown on each card, in deck order.
  *
- * Digits 1-9 and 0 always pick the first ten cards. T-shirt decks show a
- * letter instead: the first letter of the size that no smaller card took
- * (XS is X, S, M, L), and a digit for the rest (XL, XXL); "?" is "?" and
- * the coffee card is C wherever the deck has them.
+ * What you press is what you get: a card that is one digit has that digit
+ * (8 is 8, not the eighth card), "?" is "?" and the coffee card is C. In a
+ * T-shirt deck a size has the first letter no smaller size took (XS is X,
+ * then S, M, L). Every other card gets the first digit no card shows, in
+ * deck order (13 is 4 in Fibonacci), while digits last.
  */
 export function shortcutKeys(deck) {
   const used = new Set();
   const sizes = isSizeDeck(deck);
-  const keys = deck.cards.map((card, index) => {
+  const take = (key) => {
+    if (!key || used.has(key)) return null;
+    used.add(key);
+    return key;
+  };
+  const keys = deck.cards.map((card) => {
     const special = SPECIAL_KEYS[card] || SPECIAL_KEYS[card.toLowerCase()];
-    if (special && (sizes || index >= 10) && !used.has(special)) {
-      used.add(special);
-      return special;
-    }
+    if (special) return take(special);
+    if (/^[0-9]$/.test(card)) return take(card);
     const first = card.charAt(0).toUpperCase();
-    if (sizes && /[A-Z]/.test(first) && !used.has(first)) {
-      used.add(first);
-      return first;
-    }
-    return index < 10 ? String((index + 1) % 10) : null;
+    return sizes && /[A-Z]/.test(first) ? take(first) : null;
   });
-  return keys;
+  const free = [..."1234567890"].filter((digit) => !used.has(digit));
+  return keys.map((key) => (key === null && free.length ? free.shift() : key));
 }
 
 /** The card index a key press picks, or -1. */
 export function cardForKey(deck, key) {
-  if (/^[0-9]$/.test(key)) {
-    const index = key === "0" ? 9 : Number(key) - 1;
-    return index < deck.cards.length ? index : -1;
-  }
   const wanted = key.length === 1 ? key.toUpperCase() : key;
-  const index = shortcutKeys(deck).findIndex((k) => k === wanted);
-  if (index !== -1) return index;
-  // "?" and C work even where the card shows its digit instead.
-  return deck.cards.findIndex((card) => SPECIAL_KEYS[card] === wanted);
+  return shortcutKeys(deck).findIndex((k) => k === wanted);
+}
+
+/** How many characters a card shows, as people count them (👩🏽‍💻 is one). */
+export function visibleLength(card) {
+  if (typeof Intl !== "undefined" && Intl.Segmenter) {
+    return [...new Intl.Segmenter().segment(card)].length;
+  }
+  return [...card].length;
+}
+
+/** The size class of a card's label: long labels get a smaller type. */
+export function labelSize(card) {
+  const length = visibleLength(card);
+  if (length <= 2) return "";
+  if (length === 3) return "is-long";
+  return length <= 5 ? "is-longer" : "is-longest";
 }
 
 /** The number a card stands for, or null ("?", coffee, sizes). */

@@ -4,7 +4,15 @@
 
 import { AWAY_TIMEOUTS, CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
 import { el, refs, setText, show, syncList } from "./dom.js";
-import { formatClock, formatNumber, plural, shortcutKeys, webLink } from "./cards.js";
+import { formatClock, formatNumber, labelSize, plural, shortcutKeys, webLink } from "./cards.js";
+
+const LABEL_SIZES = ["is-long", "is-longer", "is-longest"];
+
+/** Mark a card label's element with the size class its length wants. */
+function sizeLabel(node, card) {
+  const size = labelSize(card);
+  for (const name of LABEL_SIZES) toggle(node, name, name === size);
+}
 import { renderBacklog, renderPlayers, renderResults } from "./panels.js";
 
 const CONNECTION_TEXT = {
@@ -183,7 +191,10 @@ function updateSeat(li, seat, state, view) {
   const value = li.querySelector(".seat-card-value");
   // The face is written only once revealed: before that no value exists,
   // and leaving the last one in place keeps the flip back calm.
-  if (view.revealed) setText(value, seat.vote ?? "–");
+  if (view.revealed) {
+    setText(value, seat.vote ?? "–");
+    sizeLabel(value, seat.vote ?? "–");
+  }
   const name = li.querySelector(".seat-name");
   setText(name, seat.name);
   name.title = seat.name;
@@ -386,7 +397,7 @@ function renderDeck(state, view) {
       button.dataset.card = card;
       const selected = view.selected === card;
       toggle(button, "is-selected", selected);
-      toggle(button, "is-long", card.length > 2);
+      sizeLabel(button, card);
       button.setAttribute("aria-pressed", String(selected));
       button.disabled = !canVote;
       setText(button.children[0], card);

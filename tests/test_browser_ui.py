@@ -143,23 +143,56 @@ async def test_digit_keys_pick_the_cards_they_show(
     _, (ada, _) = await seated(headless_host, strict_page, "Ada", "Bob")
     keys = await ada.locator("[data-testid=card] .card-key").all_inner_texts()
 
-    await ada.keyboard.press("5")
-    await ada.locator('[data-testid=card][data-card="5"].is-selected').wait_for()
-    after_five = await pressed(ada)
-    await ada.keyboard.press("0")
-    await ada.locator('[data-testid=card][data-card="55"].is-selected').wait_for()
-    after_zero = await pressed(ada)
+    await ada.keyboard.press("8")
+    await ada.locator('[data-testid=card][data-card="8"].is-selected').wait_for()
+    after_eight = await pressed(ada)
+    await ada.keyboard.press("4")  # the first digit no card shows: 13's key
+    await ada.locator('[data-testid=card][data-card="13"].is-selected').wait_for()
+    after_four = await pressed(ada)
     await ada.keyboard.press("?")
     await ada.locator('[data-testid=card][data-card="?"].is-selected').wait_for()
     after_question = await pressed(ada)
     await ada.keyboard.press("?")  # the same key again takes the card back
     await ada.locator("[data-testid=card].is-selected").wait_for(state="detached")
 
-    assert keys == [*"1234567890", "", "?", "C"]
-    assert after_five == ["5"]
-    assert after_zero == ["55"]
+    assert keys == [*"0123584679", "", "?", "C"]
+    assert after_eight == ["8"]
+    assert after_four == ["13"]
     assert after_question == ["?"]
     assert await pressed(ada) == []
+
+
+# Outside its card: the label's box reaches past the button's (1 px slack).
+SPILLED_LABELS = """() => [...document.querySelectorAll(
+    "[data-testid=card], .seat-card-value")].filter((node) => {
+  const label = node.matches(".seat-card-value") ? node : node.firstElementChild;
+  const box = (node.matches(".seat-card-value") ? node.parentElement : node)
+    .getBoundingClientRect();
+  const r = label.getBoundingClientRect();
+  return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
+}).map((node) => node.textContent)"""
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+async def test_cards_of_eight_characters_fit_inside_their_cards(
+    headless_host: Callable[..., Any], strict_page: Any, width: int
+) -> None:
+    _, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+    cards = [f"{c}{n}234567"[:8] for c in "XYZ" for n in range(6)][:20]
+    for page in (ada, bob):
+        await page.set_viewport_size({"width": width, "height": 800})
+    await ada.get_by_test_id("deck-select").select_option("custom")
+    await ada.get_by_test_id("custom-cards").fill(" ".join(cards))
+    await ada.get_by_test_id("custom-save").click()
+    await bob.locator(f'[data-testid=card][data-card="{cards[-1]}"]').wait_for()
+
+    await ada.locator(f'[data-testid=card][data-card="{cards[0]}"]').click()
+    await bob.locator(f'[data-testid=card][data-card="{cards[1]}"]').click()
+    await bob.locator("body.is-revealed").wait_for()
+    await bob.wait_for_timeout(800)  # the flip ends
+
+    assert await bob.evaluate(SPILLED_LABELS) == []
+    assert await scroll_overflow(bob) <= 0
 
 
 async def test_letter_keys_pick_t_shirt_sizes(
@@ -173,14 +206,14 @@ async def test_letter_keys_pick_t_shirt_sizes(
     keys = await ada.locator("[data-testid=card] .card-key").all_inner_texts()
     picked = []
 
-    for key, card in (("m", "M"), ("X", "XS"), ("5", "XL"), ("l", "L")):
+    for key, card in (("m", "M"), ("X", "XS"), ("1", "XL"), ("l", "L")):
         await ada.keyboard.press(key)
         await ada.locator(
             f'[data-testid=card][data-card="{card}"].is-selected'
         ).wait_for()
         picked.append(await pressed(ada))
 
-    assert keys == ["X", "S", "M", "L", "5", "6", "?"]
+    assert keys == ["X", "S", "M", "L", "1", "2", "?"]
     assert picked == [["M"], ["XS"], ["XL"], ["L"]]
 
 
