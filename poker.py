@@ -896,6 +896,10 @@ class Game:
                 "of this round. Confirm to change it anyway.",
             )
         self.deck, self.custom = deck, custom
+        if self.revealed:
+            # The revealed round is on the record: the new deck votes in a
+            # round of its own, not in a second "round N" of the same story.
+            return self._next_round()
         self._clear_votes()
         return Change(game=True, seats=set(self.seats))
 
@@ -2588,11 +2592,14 @@ class Host:
                 status=503,
             )
         try:
+            # Left out or blank, the default; of the wrong kind, refused.
+            title = body.get("title")
             game = Game.new(
-                body.get("title") or DEFAULT_TITLE,
+                DEFAULT_TITLE if title in (None, "") else title,
                 self.host_name,
-                body.get("deck") or DEFAULT_DECK,
+                body.get("deck", DEFAULT_DECK),
             )
+            game.lock(body.get("passcode"))
         except Refused as exc:
             return web.json_response({"error": str(exc)}, status=400)
         try:

@@ -565,7 +565,7 @@ const forms = {
     update();
   },
   "custom-deck"() {
-    const cards = state.ui.customCards.split(/[\s,]+/).filter(Boolean);
+    const cards = state.ui.customCards.split(/[\s,;]+/).filter(Boolean);
     setDeck({ deck: CUSTOM_DECK, cards });
     update();
   },

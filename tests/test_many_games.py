@@ -79,6 +79,25 @@ async def test_games_created_over_http_are_listed_each_at_its_own_url(
             assert (await response.json())["title"] == game["title"]
 
 
+async def test_a_game_created_with_a_passcode_is_locked(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door")
+
+    async with session.post(
+        f"{host.url}api/games", json={"title": "Secret", "passcode": "sesame"}
+    ) as response:
+        made = await response.json()
+    stranger = Player(await session.ws_connect(f"{host.url}ws?game={made['id']}"))
+    await stranger.send(poker.Msg.JOIN, name="Eve")
+    refused = await stranger.expect(poker.Msg.ERROR)
+    ada = await seat(session, host, made["id"], "Ada", passcode="sesame")
+
+    assert made["locked"] is True
+    assert refused["code"] == "bad_passcode"
+    assert ada.seat
+
+
 async def test_a_game_is_created_with_the_deck_asked_for(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
@@ -99,6 +118,8 @@ async def test_a_game_is_created_with_the_deck_asked_for(
         # A lone surrogate escape once made a game in memory that was never
         # stored, and a 500.
         ({"title": "Zombie\udc00"}, 400),
+        ({"title": 0}, 400),  # a number is no title (it once became the default)
+        ({"title": "Fine", "passcode": ["x"]}, 400),  # a passcode must be text
     ],
 )
 async def test_a_bad_new_game_is_refused_with_a_sentence(

@@ -184,6 +184,18 @@ def test_the_facilitator_types_a_custom_deck_and_players_vote_with_it() -> None:
     assert game.seats[bob].vote == "👩🏽‍💻"
 
 
+def test_a_deck_changed_after_the_reveal_votes_in_a_round_of_its_own() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.vote(ada, "5")
+    game.vote(bob, "8")
+
+    game.set_deck(ada, "tshirt")
+    game.vote(ada, "M")
+    game.vote(bob, "M")
+
+    assert [record["round"] for record in game.history] == [1, 2]
+
+
 def test_a_custom_deck_is_tidied_of_blanks_around_cards() -> None:
     game, (ada,) = table("Ada")
 
