@@ -357,6 +357,7 @@ async def test_api_game_gives_the_public_facts(table: Table) -> None:
         "protocol": poker.PROTOCOL_VERSION,
         "locked": False,
         "joinUrl": facts["joinUrl"],
+        "games": None,  # one game: no list of games to link to
     }
     assert len(players) == 2
     assert facts["joinUrl"].startswith("http://")
