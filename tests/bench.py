@@ -358,9 +358,13 @@ class Conn(asyncio.Protocol):
 class Worker:
     """A process of players, driven by the coordinator over a pipe."""
 
-    def __init__(self, pipe: Any, url: str) -> None:
+    def __init__(self, pipe: Any, url: str, index: int) -> None:
         self.pipe = pipe
         self.url = url
+        #: Which worker this is: its players come from loopback addresses of
+        #: its own, 127.(10 + index).x.y.
+        self.index = index
+        self.opened = 0
         self.conns: list[Conn] = []
         self.by_seat: dict[str, Conn] = {}
         #: Players of this worker per game (path): a worker holds whole games.
@@ -445,11 +449,17 @@ class Worker:
         async def one(name: str, path: str) -> None:
             async with gate:
                 loop = asyncio.get_running_loop()
+                # The host takes at most MAX_SOCKETS_PER_ADDRESS sockets from
+                # one address, as from one computer: players come from
+                # addresses of their own, as they would in an office.
+                n, self.opened = self.opened // PLAYERS_PER_ADDRESS, self.opened + 1
+                source = f"127.{10 + self.index}.{n // 250}.{n % 250 + 1}"
                 _, conn = await asyncio.wait_for(
                     loop.create_connection(
                         lambda: Conn(self, name, self.host, self.port, path),
                         self.host,
                         self.port,
+                        local_addr=(source, 0),
                     ),
                     30,
                 )
@@ -477,10 +487,15 @@ class Worker:
         self.reply(("synced", self.frames))
 
 
-def worker_main(pipe: Any, url: str) -> None:
+#: Players a worker connects from one loopback address (the host's limit is
+#: poker.MAX_SOCKETS_PER_ADDRESS).
+PLAYERS_PER_ADDRESS = 10
+
+
+def worker_main(pipe: Any, url: str, index: int) -> None:
     """Entry of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(Worker(pipe, url).main())
+    asyncio.run(Worker(pipe, url, index).main())
 
 
 @dataclass
@@ -506,9 +521,11 @@ class Table:
         self.pipes: list[Any] = []
         self.procs: list[Any] = []
         workers = max(1, min(workers, players // 4))
-        for _ in range(workers):
+        for index in range(workers):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(theirs, url), daemon=True)
+            proc = ctx.Process(
+                target=worker_main, args=(theirs, url, index), daemon=True
+            )
             proc.start()
             theirs.close()
             self.pipes.append(ours)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import poker
 from conftest import POKER, ROOT, Host, Netns, Proc
 from poker import __version__
 
@@ -89,6 +91,31 @@ def test_a_busy_port_is_reported_in_one_sentence(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"Port {port} is busy" in done.stderr
+
+
+def test_a_host_raises_its_open_files_limit_to_hold_every_socket(
+    tmp_path: Path,
+) -> None:
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with subprocess.Popen(
+        [sys.executable, str(POKER), "--headless", "--no-discovery", "--bind",
+         "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT,
+        # Linux's usual start: 1,024 open files; lower still, to be sure.
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)),
+    ) as started:  # fmt: skip
+        try:
+            assert started.stdout is not None
+            assert "Hosting" in started.stdout.readline()
+            limits = Path(f"/proc/{started.pid}/limits").read_text()
+        finally:
+            started.terminate()
+            started.wait(timeout=10)
+
+    soft = re.search(r"^Max open files\s+(\d+)", limits, re.MULTILINE)
+    assert soft is not None
+    assert int(soft.group(1)) >= min(hard, poker.MAX_SOCKETS + 256)
 
 
 def test_a_second_host_on_the_same_data_folder_is_refused(
