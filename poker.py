@@ -1914,6 +1914,35 @@ def bound_socket(bind: str, port: int) -> socket.socket:
     return sock
 
 
+def host_name_ok(host: str) -> bool:
+    """True when a request's Host header names this machine, not a stranger.
+
+    A page of any web site can make its own name resolve to this host's LAN
+    address (DNS rebinding); its requests then carry that site's name as
+    Host and Origin alike, which the Origin check alone lets through. The
+    host's real names are an address, localhost, a .local name (mDNS), or
+    the machine's own name, alone or with the office's domain after it.
+    Limitation: an office DNS name that does not start with the machine's
+    own name is refused too; such a host is joined by its address.
+    """
+    if not host:
+        return True  # no Host header: not a browser
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return False
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(name)
+        return True
+    name = name.rstrip(".").lower()
+    own = socket.gethostname().lower().split(".")[0]
+    return (
+        name in ("localhost", own)
+        or name.startswith(f"{own}.")
+        or name.endswith((".local", ".localhost"))
+    )
+
+
 def cut_utf8(text: str, size: int) -> str:
     """Cut ``text`` to at most ``size`` bytes of UTF-8, between characters."""
     return text.encode()[:size].decode("utf-8", "ignore")
@@ -2318,7 +2347,19 @@ class Host:
     # -- setup
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_FRAME)
+        @web.middleware
+        async def own_names_only(
+            request: web.Request, handler: Callable[[web.Request], Any]
+        ) -> web.StreamResponse:
+            if not host_name_ok(request.host):
+                wslog.warning("Refused a request for host name %r", request.host)
+                raise web.HTTPMisdirectedRequest(
+                    text="This game answers only at its own address. Open the "
+                    "address the host shows."
+                )
+            return await handler(request)
+
+        app = web.Application(client_max_size=MAX_FRAME, middlewares=[own_names_only])
         app.router.add_get("/", self.page)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/api/game", self.api_game)

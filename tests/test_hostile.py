@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -577,3 +578,36 @@ async def test_a_join_that_cannot_be_stored_seats_nobody(table: Table) -> None:
     assert list(table.game.seats) == [ada.seat]
     await eve.join("Eve")  # and can sit down once the host can save
     assert len(table.stored().seats) == 2
+
+
+# ---------------------------------------------------------------- host names
+
+
+@pytest.mark.parametrize(
+    ("host", "accepted"),
+    [
+        ("127.0.0.1:PORT", True),  # an address, as the join URL has it
+        ("localhost:PORT", True),  # this machine
+        ("alice-laptop.local:PORT", True),  # an mDNS name
+        ("OWN:PORT", True),  # the machine's own name
+        ("OWN.corp.example:PORT", True),  # and with the office's domain
+        ("evil.example:PORT", False),  # a site whose name was made to point here
+        ("[::1:PORT", False),  # a Host header that is no name at all
+    ],
+)
+async def test_only_the_hosts_own_names_are_answered(
+    table: Table, host: str, accepted: bool
+) -> None:
+    own = socket.gethostname().split(".")[0]
+    name = host.replace("PORT", str(table.host.port)).replace("OWN", own)
+
+    async with table.session.get(
+        f"{table.url}api/game", headers={"Host": name}
+    ) as response:
+        status = response.status
+    if not accepted:  # nor may its page open a socket, whatever its Origin
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused_:
+            await table.connect(headers={"Host": name, "Origin": f"http://{name}"})
+        assert refused_.value.status == 421
+
+    assert (status == 200) is accepted
