@@ -3741,8 +3741,9 @@ async def run_list(watch: float | None, wait: float = 1.2, within: float = 2.2) 
 # ---------------------------------------------------------------- crash reports
 
 
-def write_crash_report(log_dir: Path, exc: BaseException) -> Path:
-    """Write what a bug report needs into the log folder; the file's path.
+def write_crash_report(log_dir: Path, exc: BaseException) -> Path | None:
+    """Write what a bug report needs into the log folder; the file's path,
+    or None when it could not be written.
 
     Plain text a user can read before sending it: when, which version on
     which system, and the traceback. Never raises: a crash while reporting a
@@ -3779,8 +3780,23 @@ def write_crash_report(log_dir: Path, exc: BaseException) -> Path:
         path.write_text("\n".join(lines), encoding="utf-8")
     except OSError as error:
         log.error("The crash report could not be written to %s: %s", path, error)
+        return None
     log.info("Crash (%r): report written to %s", exc, path)
     return path
+
+
+def crash_sentence(report: Path | None) -> str:
+    """Say where the crash report is, or that there is none to send."""
+    if report is None:
+        return (
+            f"{APP_NAME} stopped because of a bug, and its report could not be "
+            "written to the log folder. Run it again with --debug to see the "
+            "error, and send that to whoever gave you the app."
+        )
+    return (
+        f"{APP_NAME} stopped because of a bug. A report is in {report}; "
+        "please send it to whoever gave you the app."
+    )
 
 
 def show_fatal(text: str) -> None:
@@ -3988,8 +4004,15 @@ class WindowLock:
             self.file.close()  # closing drops the lock
 
 
-def crash_page(report: Path) -> str:
+def crash_page(report: Path | None) -> str:
     """What the window shows after a crash: where the report is."""
+    if report is None:
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{APP_NAME} stopped</title></head>"
+            "<body style='font:16px system-ui,sans-serif;margin:3em;max-width:40em'>"
+            f"<p>{html.escape(crash_sentence(None))}</p></body></html>"
+        )
     where = html.escape(str(report))
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -4150,7 +4173,7 @@ def open_window(
     window = webview.create_window(
         APP_NAME, lobby, min_size=MIN_SIZE, background_color="#1f6f5c", **geometry
     )
-    crashed: list[Path] = []
+    crashed: list[Path | None] = []
 
     def on_loaded() -> None:
         try:
@@ -4396,10 +4419,7 @@ def main(argv: list[str] | None = None) -> int:
         report = write_crash_report(log_dir, exc)
         if args.debug:
             raise
-        text = (
-            f"{APP_NAME} stopped because of a bug. A report is in {report}; "
-            "please send it to whoever gave you the app."
-        )
+        text = crash_sentence(report)
         print(text, file=sys.stderr)
         show_fatal(text)
         return 1

@@ -317,3 +317,17 @@ def test_logs_go_to_the_users_log_folder_and_verbose_prints_them(
     assert "report written to" not in quiet.stderr
     assert "INFO poker: Crash (RuntimeError(" in verbose.stderr
     assert "DEBUG poker: Planning Poker 1.0.0, logging to" in verbose.stderr
+
+
+def test_a_crash_whose_report_cannot_be_written_says_so(tmp_path: Path) -> None:
+    env = user_env(tmp_path) | {"POKER_DEBUG_CRASH": "start"}
+    (tmp_path / "state").write_text("a file where the log folder would go")
+
+    done = run_poker("--headless", "--no-discovery", env=env)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "Planning Poker stopped because of a bug, and its report could not be "
+        "written to the log folder. Run it again with --debug to see the error, "
+        "and send that to whoever gave you the app."
+    )
