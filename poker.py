@@ -4262,6 +4262,19 @@ def port_number(text: str) -> int:
     return port
 
 
+def watch_seconds(text: str) -> float:
+    """Read --watch: a finite number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"--watch takes seconds above 0, not {text!r}."
+        )
+    return seconds
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
@@ -4310,7 +4323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--watch",
-        type=float,
+        type=watch_seconds,
         metavar="SECONDS",
         help="with --list: print games coming and going for SECONDS",
     )

@@ -189,6 +189,34 @@ def test_a_port_out_of_range_is_refused_in_one_sentence(
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        "-5",  # before it began
+        "0",  # no time at all
+        "nan",  # float() reads it; it compares false with everything
+        "soon",  # not a number
+    ],
+)
+def test_a_watch_of_no_sensible_length_is_refused_in_one_sentence(
+    netns: Netns, seconds: str
+) -> None:
+    # Refused while the arguments are read; in a namespace all the same, so
+    # that a regression could not multicast on this machine's network.
+    listing = netns.run(
+        [sys.executable, str(POKER), "--list", "--watch", seconds],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    _, stderr = listing.communicate(timeout=30)
+
+    assert listing.returncode == 2
+    assert stderr.splitlines()[-1] == (
+        f"poker.py: error: argument --watch: --watch takes seconds above 0, "
+        f"not {seconds!r}."
+    )
+
+
 def test_a_data_folder_that_cannot_be_made_is_refused_in_one_sentence() -> None:
     # /dev/null is a file: nothing can be created below it, not even the
     # logs folder a crash report would go to.
