@@ -927,7 +927,10 @@ class Game:
             raise Refused("not_allowed", "Pass the facilitator role to someone first.")
         why = clean_text(reason, "reason", MAX_STORY, empty_ok=True) if reason else ""
         return self.drop_seat(
-            target, why or "The facilitator removed you from the game."
+            target,
+            f"The facilitator removed you from the game: {why}"
+            if why
+            else "The facilitator removed you from the game.",
         )
 
     def pass_facilitator(self, seat_id: str, target: Any) -> Change:

@@ -158,10 +158,6 @@ const handlers = {
     state.backlog = message.stories;
     update();
   },
-  [MSG.REMOVED](message) {
-    state.closed = { message: message.reason || "You were removed from the game.", canRetry: false };
-    update();
-  },
   [MSG.YOU](message) {
     if (!state.you) return;
     state.you.vote = message.vote;
@@ -188,11 +184,16 @@ const handlers = {
     update();
   },
   [MSG.REMOVED](message) {
+    // Joining again takes a new seat (the old token is forgotten): it is
+    // the player's own choice, never the page's.
     closeWith(message.reason || "The facilitator removed you from the game.", "Join again");
   },
   [MSG.GOODBYE](message) {
-    // The reason says what happened; the page adds what to do about it.
-    closeWith(`${message.reason || "The host closed the game."} When it is back, press Try again.`, "Try again");
+    // The reason says what happened; the page adds what happens next.
+    closeWith(
+      `${message.reason || "The host closed the game."} This page joins again by itself when the host is back.`,
+      "Try now",
+    );
   },
   [MSG.PONG]() {},
 };

@@ -11,6 +11,8 @@ const PING_EVERY_MS = 10_000;
 const SILENCE_LIMIT_MS = 25_000;
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
+// Tries after a goodbye start here: at the longest wait at once.
+const BACKOFF_SLOW = 5;
 // A host still unreachable after this long may have moved (a new address
 // after a restart): the page may go and look for it (onUnreachable).
 const UNREACHABLE_MS = 8_000;
@@ -191,9 +193,12 @@ export class GameSocket {
       if (message.game) this.gameId = message.game;
       if (message.token) writeStore(localStorage, tokenKey(this.gameId), message.token);
       this.onStatus("connected");
-    } else if (message.type === MSG.GOODBYE || message.type === MSG.REMOVED) {
-      // Gone for good: reconnecting would only sit down on a new seat.
-      this.stopped = true;
+    } else if (message.type === MSG.GOODBYE) {
+      // The host closed the game: it may come back (a restart, --resume).
+      // Ask again now and then, not at once, and sit down again when it does.
+      this.attempt = BACKOFF_SLOW;
+      this.lostAt = 0;
+      this.onUnreachable = null;
     } else if (message.type === MSG.REMOVED) {
       // The seat is gone: its token gives nothing back, and reconnecting by
       // ourselves would sit the player down again behind the host's back.

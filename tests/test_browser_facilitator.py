@@ -121,6 +121,9 @@ async def test_the_facilitator_passes_the_role_and_removes_a_player(
     await ada.get_by_test_id("remove-yes").click()
     await cyd.get_by_test_id("closed-banner").wait_for()
     told = await cyd.get_by_test_id("closed-banner").inner_text()
+    tokens_kept = await cyd.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('poker.token.'))"
+    )
     await (
         ada.get_by_test_id("player")
         .filter(has_text="Bob")
@@ -129,7 +132,8 @@ async def test_the_facilitator_passes_the_role_and_removes_a_player(
     )
     await bob.get_by_test_id("controls").wait_for()
 
-    assert "Wrong meeting, sorry!" in told
+    assert "The facilitator removed you from the game: Wrong meeting, sorry!" in told
+    assert tokens_kept == []  # joining again is a new seat, by her own choice
     assert await ada.get_by_test_id("controls").is_hidden()
     assert await ada.get_by_test_id("seat").count() == 2
 

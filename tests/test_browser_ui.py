@@ -104,19 +104,27 @@ async def test_the_connection_state_stays_in_sight_on_a_phone(
     assert await ada.get_by_test_id("connection").inner_text() == "connected"
 
 
-async def test_a_closed_game_says_what_happened_and_what_to_do(
+async def test_a_closed_game_says_so_and_joins_again_when_the_host_is_back(
     headless_host: Callable[..., Any], strict_page: Any
 ) -> None:
     host, (ada,) = await seated(headless_host, strict_page, "Ada")
+    seat = await ada.evaluate("localStorage.length")
 
     host.stop()
     await ada.get_by_test_id("closed-banner").wait_for()
+    told = await ada.locator(".banner-text").inner_text()
+    button = await ada.get_by_test_id("retry-button").inner_text()
+    headless_host(None, "--resume", port=host.port, data_dir=host.data_dir)
+    await ada.get_by_test_id("closed-banner").wait_for(state="hidden", timeout=20_000)
 
-    assert await ada.locator(".banner-text").inner_text() == (
-        "The host closed the game. When it is back, press Try again."
+    assert told == (
+        "The host closed the game. This page joins again by itself when the "
+        "host is back."
     )
-    assert await ada.get_by_test_id("retry-button").inner_text() == "Try again"
-    assert await ada.get_by_test_id("connection").inner_text() == "disconnected"
+    assert button == "Try now"
+    assert await ada.get_by_test_id("connection").inner_text() == "connected"
+    assert await ada.get_by_test_id("seat").count() == 1  # her seat, not a new one
+    assert await ada.evaluate("localStorage.length") == seat
 
 
 async def test_an_empty_name_is_answered_with_what_to_type(

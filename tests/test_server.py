@@ -394,7 +394,10 @@ async def test_a_removed_player_is_told_why_and_their_socket_closes(
     code = await bob.closed()
     seen_by_cyd = await cyd.expect(M.STATE)
 
-    assert removed["reason"] == "Wrong team, sorry!"
+    assert (
+        removed["reason"]
+        == "The facilitator removed you from the game: Wrong team, sorry!"
+    )
     assert code == WSCloseCode.POLICY_VIOLATION
     assert bob.seat not in {s["id"] for s in seen_by_cyd["game"]["seats"]}
     assert bob.seat not in table.stored().seats
