@@ -940,6 +940,13 @@ class Game:
             raise Refused("bad_message", "There is no such player at this table.")
         if target == seat_id:
             raise Refused("bad_message", "You are the facilitator already.")
+        if not self.seats[target].connected:
+            # Handed to someone away, the table would have nobody to run it.
+            raise Refused(
+                "not_allowed",
+                f"{self.seats[target].name} is away; pass the role to someone "
+                "at the table.",
+            )
         self.facilitator = target
         return Change(game=True)
 

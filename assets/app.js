@@ -175,6 +175,8 @@ const handlers = {
     } else if (message.code === ERR.CONFIRM_NEEDED && message.ref === MSG.SET_DECK) {
       state.ui.confirmDeck = { message: message.message };
     } else if (message.code === ERR.BAD_PASSCODE) {
+      // The socket waits for the person, not for the network.
+      state.conn = "locked";
       state.askPasscode = true;
       state.ui.focus = "passcode-input";
       showError(message.message || "That passcode is not right.");
@@ -428,8 +430,9 @@ const actions = {
     update();
   },
   remove(target) {
-    const seat = state.game?.seats.find((s) => s.id === target.dataset.seat);
-    if (seat) send(MSG.REMOVE, { seat: seat.id });
+    // The seat's own Remove asks first (and for a reason), as the players
+    // panel's does.
+    actions["remove-seat"](target);
   },
 };
 
@@ -526,7 +529,14 @@ const forms = {
     update();
   },
   story() {
-    if (send(MSG.SET_STORY, { story: state.ui.storyDraft.trim() })) {
+    const story = state.ui.storyDraft.trim();
+    // A story from the backlog is renamed there: typing over it with
+    // set_story would cut the round loose from its key and estimate.
+    const storyId = state.game?.storyId;
+    const sent = storyId
+      ? send(MSG.STORY_EDIT, { id: storyId, title: story })
+      : send(MSG.SET_STORY, { story });
+    if (sent) {
       state.ui.editingStory = false;
       state.ui.focus = "story-edit"; // The input is about to vanish under the cursor.
       update();

@@ -48,13 +48,15 @@ export function renderPlayers(state, view, ref) {
       if (!seat.connected) bits.push("(away)");
       setText(li.children[0], bits.join(" "));
       li.children[1].dataset.seat = seat.id;
+      // The host refuses the role to someone away: nobody would run the table.
+      show(li.children[1], seat.connected);
       li.children[2].dataset.seat = seat.id;
     },
   );
   const removing = view.game.seats.find((seat) => seat.id === state.ui.removing);
   show(ref["remove-confirm"], Boolean(removing));
   if (removing) {
-    setText(ref["remove-text"], `Remove ${removing.name} from the game? They are told why.`);
+    setText(ref["remove-text"], `Remove ${removing.name} from the game? They are told, with your reason if you give one.`);
     if (ref["remove-reason"].value !== state.ui.removeReason) ref["remove-reason"].value = state.ui.removeReason;
   }
 }

@@ -21,6 +21,7 @@ const CONNECTION_TEXT = {
   connected: "connected",
   reconnecting: "reconnecting…",
   closed: "disconnected",
+  locked: "passcode needed",
 };
 
 let ref = null;
@@ -245,7 +246,7 @@ function renderTableCenter(state, view) {
   } else if (total === 0) {
     status = "Waiting for voters to join.";
   } else if (view.votedCount === 0) {
-    status = `Pick a card. 0 of ${total} voted.`;
+    status = view.isObserver ? `0 of ${total} voted.` : `Pick a card. 0 of ${total} voted.`;
   } else if (view.votedCount < total) {
     status = `${view.votedCount} of ${total} voted.`;
   } else if (view.isFacilitator) {

@@ -187,3 +187,23 @@ async def test_the_export_link_of_a_locked_game_carries_the_seat_token(
     assert with_token.status == 200
     assert "Locked story" in (await with_token.body()).decode("utf-8-sig")
     assert without.status == 403
+
+
+async def test_editing_a_backlog_storys_title_renames_it_in_the_backlog(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    _, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+    await ada.get_by_test_id("add-title").fill("Log in with SSO")
+    await ada.get_by_test_id("add-key").fill("PROJ-1")
+    await ada.get_by_test_id("add-submit").click()
+    await ada.get_by_test_id("next-story").click()
+    await bob.get_by_test_id("story").filter(has_text="Log in with SSO").wait_for()
+
+    await ada.get_by_test_id("story-edit").click()
+    await ada.get_by_test_id("story-input").fill("Log in with SAML")
+    await ada.get_by_test_id("story-save").click()
+    await bob.get_by_test_id("backlog-item").filter(has_text="SAML").wait_for()
+
+    assert await bob.get_by_test_id("story").inner_text() == "Log in with SAML"
+    assert await bob.get_by_test_id("story-key").inner_text() == "PROJ-1"
+    assert await bob.get_by_test_id("backlog-item").count() == 1

@@ -141,6 +141,28 @@ async def test_an_empty_name_is_answered_with_what_to_type(
     assert await page.get_by_test_id("name-form").is_visible()
 
 
+async def test_a_long_error_on_a_phone_takes_the_screens_width(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host = headless_host("Sprint 42", "--passcode", "sesame")
+    page = await strict_page(host.url)
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await page.goto(host.url)
+
+    await page.get_by_test_id("name-input").fill("Ada")
+    await page.get_by_test_id("passcode-input").fill("wrong guess")
+    await page.get_by_test_id("name-submit").click()
+    toast = page.get_by_test_id("error")
+    await toast.wait_for()
+    box = await toast.bounding_box()
+
+    assert box is not None
+    assert box["width"] >= 0.8 * 360  # once half the screen: five lines
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 360
+    assert await page.get_by_test_id("connection").inner_text() == "passcode needed"
+
+
 # --- cards and keys -----------------------------------------------------------
 
 
@@ -201,6 +223,30 @@ async def test_cards_of_eight_characters_fit_inside_their_cards(
 
     assert await bob.evaluate(SPILLED_LABELS) == []
     assert await scroll_overflow(bob) <= 0
+
+
+# Tags that reach past their seat, and table buttons past the table's centre.
+SPILLED_TAGS = """() => [...document.querySelectorAll(
+    ".seat .tag, .table-center .button")].filter((node) => {
+  const box = node.closest(".seat, .table-center").getBoundingClientRect();
+  const r = node.getBoundingClientRect();
+  return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
+}).map((node) => node.textContent)"""
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+async def test_an_away_facilitators_tags_and_the_take_over_button_stay_inside(
+    headless_host: Callable[..., Any], strict_page: Any, width: int
+) -> None:
+    long_name = "Maximilian von Habsburg-Lothringen"
+    _, (ada, bob) = await seated(headless_host, strict_page, long_name, "Bob")
+    await bob.set_viewport_size({"width": width, "height": 800})
+
+    await ada.close()
+    await bob.get_by_test_id("claim-button").wait_for()
+    await bob.locator(".tag.is-away").wait_for()
+
+    assert await bob.evaluate(SPILLED_TAGS) == []
 
 
 async def test_letter_keys_pick_t_shirt_sizes(

@@ -303,6 +303,15 @@ def test_the_facilitator_passes_the_role_to_another_player() -> None:
     refused(lambda: game.new_round(ada), game, "not_allowed")
 
 
+def test_the_role_cannot_go_to_a_player_who_is_away() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.set_connected(bob, False)
+
+    message = refused(lambda: game.pass_facilitator(ada, bob), game, "not_allowed")
+
+    assert message == "Bob is away; pass the role to someone at the table."
+
+
 @pytest.mark.parametrize(
     "target",
     [
