@@ -330,7 +330,7 @@ def hash_passcode(salt: str, passcode: str) -> str:
 #: A card counts as a number when it is written as people write estimates:
 #: digits, maybe a decimal part ("0.5", "1,5"). Not "1e308", "1_0" or "inf":
 #: Python would read those, and a mean of two 1e308 cards overflows.
-NUMERIC_CARD = re.compile(r"\d{1,6}(?:[.,]\d{1,3})?")
+NUMERIC_CARD = re.compile(r"[0-9]{1,6}(?:[.,][0-9]{1,3})?")
 
 
 def card_value(card: str) -> float | None:
@@ -629,8 +629,11 @@ class Game:
 
     def seat_for_token(self, token: str) -> Seat | None:
         """Find the seat that a secret token belongs to."""
+        # surrogateescape: an HTTP header's undecodable bytes arrive so, and
+        # must find no seat rather than raise.
+        given = token.encode("utf-8", "surrogateescape")
         for seat in self.seats.values():
-            if secrets.compare_digest(seat.token.encode(), token.encode()):
+            if secrets.compare_digest(seat.token.encode(), given):
                 return seat
         return None
 
@@ -657,8 +660,8 @@ class Game:
             seat.role = role
         seat.connected = True
         seat.away_since = None
-        if seat.role == OBSERVER:
-            seat.vote = None
+        if seat.role == OBSERVER and not self.revealed:
+            seat.vote = None  # a revealed card stays on the record
         change.seats.add(seat.id)
         if self.facilitator is None or self.facilitator not in self.seats:
             # A headless host has no user of its own: the first to sit
@@ -1625,6 +1628,15 @@ class Store:
         try:
             self.db = self._open()
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and (
+                "locked" in str(exc) or "busy" in str(exc)
+            ):
+                # In use, not damaged: moving it aside would hide every game.
+                raise StorageError(
+                    f"The saved games in {path} are in use by another program. "
+                    "Close it, or start this one with --data-dir pointing "
+                    "elsewhere."
+                ) from None
             aside = path.with_name(
                 f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
             )
@@ -1641,7 +1653,11 @@ class Store:
             self.db = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # A second at most waiting for a lock another program holds: every
+        # save runs on the event loop, and all games wait while it waits.
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=1.0
+        )
         try:
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("the integrity check failed")
@@ -1835,6 +1851,11 @@ class Store:
             )
         ]
         return game
+
+    def exists(self, game_id: str) -> bool:
+        """True when a game of that id is stored."""
+        row = self.db.execute("SELECT 1 FROM games WHERE id=?", (game_id,))
+        return row.fetchone() is not None
 
     def port_of(self, game_id: str) -> int | None:
         """Return the port a stored game was last served on."""
@@ -2086,6 +2107,8 @@ def dumps(value: Any) -> str:
 
 #: Seconds between checks for away seats whose time is up, at most.
 EXPIRY_CHECK = 1.0
+#: Seconds before a timer that could not save its reveal tries again.
+STORAGE_RETRY = 2.0
 
 
 class Room:
@@ -2189,6 +2212,14 @@ class Room:
             self.commit(self.game.tick(time.time()))
         except StorageError as exc:
             log.error("%s", exc)
+            # Not again at once (as restore() scheduled it): each try may
+            # wait on a locked database, with every game waiting behind it.
+            if self.timer_handle is not None:
+                self.timer_handle.cancel()
+            self.timer_handle = asyncio.get_running_loop().call_later(
+                STORAGE_RETRY, self._rang
+            )
+            return
         # The loop's clock may wake us a hair before the wall clock's zero:
         # then tick() did nothing and the timer is still due.
         self.schedule_timer()
@@ -2459,7 +2490,14 @@ class Host:
         if room.unload_handle is not None:
             room.unload_handle.cancel()
             room.unload_handle = None
-        if self.idle_unload is None or room.clients or room.closing:
+        if (
+            self.idle_unload is None
+            or room.clients
+            or room.closing
+            or room.game.id == self.primary
+        ):
+            # The command line's game stays: its printed address and its mDNS
+            # listing are what the team was given.
             return
         # A running countdown must reveal at its zero, not whenever the game
         # is next loaded: the game waits for it, then for the idle time.
@@ -2476,6 +2514,11 @@ class Host:
         # Every change was committed as it happened: nothing left to save.
         room.closing = True
         room.schedule_timer()  # closing: this only cancels it
+        if room.expiring is not None:
+            # Left running, it would save this stale copy over the game when
+            # an away seat's time came, after the game was loaded again.
+            room.expiring.cancel()
+            room.expiring = None
         del self.rooms[room.game.id]
         if self.advertiser is not None:
             self.advertiser.withdraw_soon(room.game.id)
@@ -2990,7 +3033,9 @@ class Host:
             key = request.query.get("key", "")  # a download link sends no header
         origin = request.headers.get("Origin")
         same = origin is None or origin == f"http://127.0.0.1:{self.lobby_port}"
-        return same and secrets.compare_digest(key, self.lobby_key)
+        return same and secrets.compare_digest(
+            key.encode("utf-8", "surrogateescape"), self.lobby_key.encode()
+        )
 
     async def local_state(self, request: web.Request) -> web.Response:
         """Everything the lobby shows, in one answer."""
@@ -3652,7 +3697,13 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     )
     store = service.store
     if args.resume is not None:
-        game_id = args.resume or next((g["id"] for g in store.recent(1)), None)
+        # The last game of a headless command line, not the latest changed:
+        # that may be one a teammate made on the list page, and the printed
+        # address the team has must open the same game as before.
+        last = service.settings.get("headless_game")
+        if last and not store.exists(last):
+            last = None
+        game_id = args.resume or last or next((g["id"] for g in store.recent(1)), None)
         if game_id is None:
             raise PokerError(
                 "There is no stored game to resume. Start one with --title."
@@ -3683,6 +3734,7 @@ async def run_headless(args: argparse.Namespace, data_dir: Path) -> int:
     await asyncio.to_thread(import_aiohttp)
     await service.host.start(bind=args.bind, sock=sock)
     service.host.primary = game.id
+    service.settings.set("headless_game", game.id)
     service.host.open_room(game)
     stop = async_stop_event()
     print(

@@ -611,3 +611,62 @@ async def test_only_the_hosts_own_names_are_answered(
         assert refused_.value.status == 421
 
     assert (status == 200) is accepted
+
+
+async def test_a_timer_that_cannot_save_its_reveal_waits_before_trying_again(
+    table: Table, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada, bob = await table.seated("Ada", "Bob")
+    await ada.send(M.VOTE, card="5")
+    await ada.send(M.START_TIMER, seconds=poker.MIN_TIMER)
+    await bob.expect(M.STATE)
+
+    table.game.timer["ends"] = time.time()  # as if the countdown were up
+    table.host.store.save(table.game)
+    with database_locked(table):
+        table.room.schedule_timer()
+        await asyncio.sleep(1.0)
+        tries = sum("could not be saved" in r.message for r in caplog.records)
+
+    # Each try may wait on the lock; back to back they would hold the loop.
+    assert tries == 1
+    await bob.expect(M.STATE)  # the next try, once the lock is gone
+    assert table.stored().revealed
+
+
+async def raw_status(port: int, request: bytes) -> int:
+    """Send one hand-written HTTP request; the status of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return int((await reader.readline()).split()[1])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "header"),
+    [
+        # bytes that are no UTF-8 once made a 500 and a traceback
+        ("GET", "api/export?game=ID&format=csv", b"X-Poker-Token: \xed\xa0\x80"),
+        ("GET", "api/export?game=ID&format=csv", b"X-Poker-Token: \xff\xfe"),
+        ("POST", "api/import?game=ID", b"X-Poker-Token: \xed\xa0\x80"),
+        ("GET", "api/export?game=ID&format=csv&token=%ED%A0%80", b"X-A: b"),
+        ("GET", "api/export?game=ID&format=csv&token=%FF%FE", b"X-A: b"),
+    ],
+)
+async def test_a_token_header_of_broken_bytes_is_refused_not_a_crash(
+    locked: Table, method: str, path: str, header: bytes
+) -> None:
+    target = path.replace("ID", locked.game.id)
+    request = (
+        f"{method} /{target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        + header
+        + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+
+    status = await raw_status(locked.host.port or 0, request)
+
+    assert status == 403

@@ -214,20 +214,66 @@ async def test_the_bare_address_opens_the_first_game_however_many_are_loaded(
     assert "/assets/games.js" in listed
 
 
-async def test_the_printed_address_still_works_after_its_game_was_put_away(
+async def test_the_game_of_the_command_line_is_never_put_away(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:
     host = headless_host("Front door", "--idle-unload", str(IDLE))
     first = await seat(session, host, None, "Ada")
-    await first.ws.close()
     game_id = first.frames[-1]["game"]["id"]
-    await create(session, host, "Second")  # another game stays loaded meanwhile
-    await wait_unloaded(session, host, game_id, IDLE + 5)
+    await first.ws.close()
 
-    back = await seat(session, host, None, "Ada", token=first.token)
+    await asyncio.sleep(IDLE * 2.5)
 
-    assert back.seat == first.seat
-    assert back.frames[-1]["game"]["title"] == "Front door"
+    # Its printed address and its mDNS listing are what the team was given.
+    assert (await games(session, host))[game_id]["loaded"] is True
+
+
+async def test_a_game_put_away_never_writes_its_old_copy_over_the_new(
+    tmp_path: Path,
+) -> None:
+    store = poker.Store(tmp_path / "games.db")
+    host = poker.Host(store, "testhost", many=True, idle_unload=0.2)
+    port = await host.start(0, "127.0.0.1")
+    game = poker.Game.new("Sprint 9", "testhost")
+    host.open_room(game)
+    url = f"http://127.0.0.1:{port}/ws?game={game.id}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            ada = Player(await session.ws_connect(url))
+            await ada.join("Ada")
+            bob = Player(await session.ws_connect(url))
+            await bob.join("Bob")
+            game.away_timeout = 1  # Bob's seat is given up a second after he left
+            await bob.ws.close()
+            await ada.ws.close()
+            await asyncio.sleep(0.5)  # put away after 0.2 s with nobody there
+            assert game.id not in host.rooms
+            back = Player(await session.ws_connect(url))
+            await back.join("Ada", token=ada.token)
+            await back.send(poker.Msg.SET_STORY, story="After the break")
+            await back.expect(poker.Msg.STATE)
+
+            await asyncio.sleep(1.5)  # Bob's time is up: in the live copy only
+
+            assert store.load(game.id).story == "After the break"
+            assert host.rooms[game.id].game.story == "After the break"
+    finally:
+        await host.stop()
+        store.close()
+
+
+async def test_resume_brings_back_the_game_of_the_command_line(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door")
+    side = await create(session, host, "Side game")
+    ada = await seat(session, host, side["id"], "Ada")  # the latest changed
+    await ada.ws.close()
+    host.stop()
+
+    again = headless_host(None, "--resume", port=host.port, data_dir=host.data_dir)
+
+    assert 'Hosting "Front door"' in again.stdout_lines()[0]
 
 
 async def test_another_games_join_address_names_it(

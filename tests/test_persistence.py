@@ -394,6 +394,24 @@ async def test_a_damaged_database_is_moved_aside_and_a_fresh_game_works(
     assert (game["title"], game["revealed"]) == ("Fresh start", True)
 
 
+def test_a_database_in_use_by_another_program_is_not_taken_for_damaged(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "games.db"
+    poker.Store(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(poker.StorageError) as refused:
+            poker.Store(path)
+    finally:
+        other.close()
+
+    assert "in use by another program" in str(refused.value)
+    assert list(tmp_path.glob("games.db.damaged-*")) == []
+
+
 # ---------------------------------------------------------------- migration
 
 #: The schema of the first release, as its databases are on users' disks.

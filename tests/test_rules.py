@@ -385,6 +385,20 @@ def test_a_revealed_card_stays_when_its_voter_becomes_observer() -> None:
     assert game.seats[bob].vote == "13"
 
 
+def test_a_revealed_observers_card_stays_when_they_come_back() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.vote(ada, "8")
+    game.vote(bob, "13")
+    game.set_role(bob, poker.OBSERVER)
+    game.set_connected(bob, False)  # a page reload
+
+    game.join("Bob", game.seats[bob].token)
+
+    result = game.result()
+    assert result is not None
+    assert (result["count"], game.seats[bob].vote) == (2, "13")
+
+
 def test_an_observer_who_becomes_voter_can_vote() -> None:
     game, (ada, bob) = table("Ada", "Bob")
     game.set_role(bob, poker.OBSERVER)
