@@ -103,6 +103,8 @@ MAX_CARD_CHARS = 8
 MAX_CARD_CODEPOINTS = 32
 
 MAX_NAME = 40
+#: Seconds a facilitator must be away before someone may take the table.
+CLAIM_AFTER = 30
 #: Seats at one table. Past it, a newcomer takes the seat away the longest.
 MAX_SEATS = 1000
 MAX_TITLE = 80
@@ -157,6 +159,10 @@ IDLE_UNLOAD = 600.0
 #: Games one host keeps in memory at once; loading one more is refused, so a
 #: flood of "New game" clicks cannot take the machine's memory.
 MAX_LOADED_GAMES = 1000
+#: New games one address may make on a headless host: a burst, then one a
+#: minute.
+CREATE_BURST = 20
+CREATE_PER_SECOND = 1 / 60
 #: Stored games the headless host's list page shows, the latest first.
 GAMES_LISTED = 100
 #: Seconds between checkpoints of the database's write-ahead log. SQLite's
@@ -276,9 +282,12 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 #: Invisible format characters that only serve to make two texts look alike
 #: ("1" and "1" with a zero-width space) or to hide one: zero-width space,
-#: word joiner, byte order mark, soft hyphen, left-to-right and right-to-left
-#: marks. The zero-width joiner stays: emoji are built with it.
-INVISIBLE = frozenset("\u200b\u2060\ufeff\u00ad\u200e\u200f")
+#: word joiner and the invisible math operators, byte order mark, soft
+#: hyphen, the left-to-right, right-to-left and Arabic letter marks, the
+#: Mongolian vowel separator. The zero-width joiner stays: emoji need it.
+INVISIBLE = frozenset(
+    "\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u200e\u200f\u061c\u180e"
+)
 #: Combining marks kept on one letter: enough for any script's accents, not
 #: for "zalgo" text whose marks pile up over the rows above and below.
 MAX_MARKS = 4
@@ -408,6 +417,8 @@ def check_custom_deck(cards: Any) -> tuple[str, ...]:
             f"A custom deck has {MIN_CUSTOM_CARDS} to {MAX_CUSTOM_CARDS} cards; "
             f"this one has {len(tidy)}.",
         )
+    if any(visible_length(card) == 0 for card in tidy):
+        raise Refused("bad_deck", "A card must show something: one of them is blank.")
     seen: dict[str, str] = {}
     for card in tidy:
         if any(unicodedata.category(ch) == "Cc" for ch in card):
@@ -953,12 +964,14 @@ class Game:
         self.facilitator = target
         return Change(game=True)
 
-    def claim_facilitator(self, seat_id: str) -> Change:
+    def claim_facilitator(self, seat_id: str, now: float | None = None) -> Change:
         """Take the facilitator role over from a facilitator who is away.
 
         A facilitator whose page lost its token (another device, cleared
         storage) comes back as a new seat; the old one is never given up,
-        so without this nobody could reveal or start a round again.
+        so without this nobody could reveal or start a round again. Only
+        after CLAIM_AFTER seconds away: a Wi-Fi blip must not hand the
+        table to whoever clicks first.
         """
         seat = self._require(seat_id)
         if seat_id == self.facilitator:
@@ -969,6 +982,13 @@ class Game:
                 "not_allowed",
                 f"{current.name} is here and runs the table; ask them to pass "
                 "you the role.",
+            )
+        now = time.time() if now is None else now
+        if current is not None and (current.away_since or now) > now - CLAIM_AFTER:
+            raise Refused(
+                "not_allowed",
+                f"{current.name} has been away less than {CLAIM_AFTER} seconds; "
+                "wait a moment for them to come back.",
             )
         self.facilitator = seat.id
         return Change(game=True)
@@ -2317,7 +2337,7 @@ HANDLERS: dict[str, Callable[[Game, str, dict[str, Any]], Change]] = {
     Msg.SET_AUTO_REVEAL: lambda g, s, m: g.set_auto_reveal(s, field_of(m, "on")),
     Msg.REMOVE: lambda g, s, m: g.remove(s, field_of(m, "seat"), m.get("reason")),
     Msg.PASS_FACILITATOR: lambda g, s, m: g.pass_facilitator(s, field_of(m, "seat")),
-    Msg.CLAIM_FACILITATOR: lambda g, s, m: g.claim_facilitator(s),
+    Msg.CLAIM_FACILITATOR: lambda g, s, m: g.claim_facilitator(s, time.time()),
     Msg.ESTIMATE: lambda g, s, m: g.record_estimate(s, field_of(m, "value")),
     Msg.NEXT_STORY: lambda g, s, m: g.next_story(s, m.get("id")),
     Msg.STORY_ADD: lambda g, s, m: g.add_story(
@@ -2378,6 +2398,8 @@ class Host:
         self.max_per_address = MAX_SOCKETS_PER_ADDRESS
         #: Open sockets per peer address.
         self.sockets: dict[str, int] = {}
+        #: New games per peer address: (budget left, when it was counted).
+        self.creations: dict[str, tuple[float, float]] = {}
         #: Wrong passcodes per peer address: (how many, answer not before).
         self.wrong_passcodes: dict[str, tuple[int, float]] = {}
         self.checkpoints: asyncio.Task[None] | None = None
@@ -2678,6 +2700,15 @@ class Host:
             return web.json_response(
                 {"error": "This host only accepts its own pages."}, status=403
             )
+        if not self._may_create(request.remote or "?"):
+            return web.json_response(
+                {
+                    "error": f"Too many new games from your computer (at most "
+                    f"{CREATE_BURST} at once, then one a minute). Use one of "
+                    "those, or try again in a minute."
+                },
+                status=429,
+            )
         body = await json_object(request)
         if body is None:
             return web.json_response({"error": "Send a JSON object."}, status=400)
@@ -2707,6 +2738,25 @@ class Host:
             {"id": game.id, "url": f"/?game={game.id}", **self.game_facts(room)},
             status=201,
         )
+
+    def _may_create(self, peer: str) -> bool:
+        """Take one new game from an address's budget; False when spent.
+
+        Without it one script fills the host with a thousand games in a
+        fifth of a second, and the team's own games drop off the list page.
+        """
+        now = time.monotonic()
+        budget, since = self.creations.get(peer, (float(CREATE_BURST), now))
+        budget = min(CREATE_BURST, budget + (now - since) * CREATE_PER_SECOND)
+        if budget < 1:
+            self.creations[peer] = (budget, now)
+            return False
+        if len(self.creations) > 10_000:  # bounded: forget the full budgets
+            self.creations = {
+                p: v for p, v in self.creations.items() if v[0] < CREATE_BURST - 1
+            }
+        self.creations[peer] = (budget - 1, now)
+        return True
 
     def game_facts(self, room: Room) -> dict[str, Any]:
         """Return what a listing shows of a game."""

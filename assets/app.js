@@ -664,9 +664,13 @@ document.addEventListener("keydown", (event) => {
 
 // ------------------------------------------------------------ start
 
-// The countdown moves on its own between messages.
+// The countdown moves on its own between messages, and so does the time an
+// away facilitator has been gone (the take-over button waits for it).
 setInterval(() => {
-  if (state.game && state.game.timer && !state.game.revealed) update();
+  const game = state.game;
+  if (!game) return;
+  const runner = game.seats.find((seat) => seat.id === game.facilitator);
+  if ((game.timer && !game.revealed) || (runner && !runner.connected)) update();
 }, TIMER_TICK_MS);
 
 const pendingToken = readFragment();

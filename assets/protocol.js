@@ -78,6 +78,9 @@ export const NAME_MAX = 40;
 export const STORY_MAX = 500;
 export const ESTIMATE_MAX = 20;
 export const PASSCODE_MAX = 64;
+// Seconds a facilitator must be away before others may take the table
+// (CLAIM_AFTER in poker.py).
+export const CLAIM_AFTER_S = 30;
 
 // Choices the facilitator has for how long an away seat is kept
 // (`set_away_timeout`, seconds; 0 keeps it for ever), with their labels.

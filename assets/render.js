@@ -2,7 +2,7 @@
 // the state object and makes the page match it, reusing elements so that
 // the reveal flips the very cards that were face down.
 
-import { AWAY_TIMEOUTS, CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
+import { AWAY_TIMEOUTS, CLAIM_AFTER_S, CUSTOM_DECK, DECKS, ROLE } from "./protocol.js";
 import { el, refs, setText, show, syncList } from "./dom.js";
 import { formatClock, formatNumber, labelSize, plural, shortcutKeys, webLink } from "./cards.js";
 
@@ -266,7 +266,9 @@ function renderTableCenter(state, view) {
   // A facilitator who is away (gone for good, or back as a new seat after
   // losing their token) would leave nobody to reveal or start a round.
   const runner = view.game.seats.find((seat) => seat.id === view.game.facilitator);
-  const claimable = Boolean(view.me) && !view.isFacilitator && (!runner || !runner.connected);
+  const hostNow = (Date.now() + state.clockOffset) / 1000;
+  const goneLong = !runner || (!runner.connected && hostNow - (runner.awaySince ?? hostNow) >= CLAIM_AFTER_S);
+  const claimable = Boolean(view.me) && !view.isFacilitator && goneLong;
   show(ref.claim, claimable);
   if (claimable) setText(ref.claim, runner ? `${runner.name} is away: take over the table` : "Take over the table");
   ref.claim.disabled = state.conn !== "connected";

@@ -79,6 +79,24 @@ async def test_games_created_over_http_are_listed_each_at_its_own_url(
             assert (await response.json())["title"] == game["title"]
 
 
+async def test_new_games_from_one_computer_are_limited_to_a_burst(
+    headless_host: Callable[..., Host], session: aiohttp.ClientSession
+) -> None:
+    host = headless_host("Front door")
+
+    statuses = []
+    for n in range(poker.CREATE_BURST + 2):
+        async with session.post(
+            f"{host.url}api/games", json={"title": f"Flood {n}"}
+        ) as response:
+            statuses.append(response.status)
+            answer = await response.json()
+
+    assert statuses == [201] * poker.CREATE_BURST + [429, 429]
+    assert "Too many new games" in answer["error"]
+    assert len(await games(session, host)) == poker.CREATE_BURST + 1
+
+
 async def test_a_game_created_with_a_passcode_is_locked(
     headless_host: Callable[..., Host], session: aiohttp.ClientSession
 ) -> None:

@@ -329,15 +329,29 @@ def test_passing_the_role_to_no_one_else_is_refused(target: Any) -> None:
 
 def test_a_player_takes_over_from_a_facilitator_who_is_away() -> None:
     game, (ada, bob) = table("Ada", "Bob")
-    game.set_connected(ada, False)  # Ada lost her token and comes back anew
+    game.set_connected(ada, False, now=100.0)  # Ada lost her token: back anew
     again, _ = game.join("Ada")
 
-    game.claim_facilitator(again.id)
+    game.claim_facilitator(again.id, now=100.0 + poker.CLAIM_AFTER)
     game.vote(bob, "5")
     game.reveal(again.id)
 
     assert game.facilitator == again.id
     assert game.revealed
+
+
+def test_nobody_takes_over_from_a_facilitator_away_for_a_moment() -> None:
+    game, (ada, bob) = table("Ada", "Bob")
+    game.set_connected(ada, False, now=100.0)  # a Wi-Fi blip
+
+    message = refused(
+        lambda: game.claim_facilitator(bob, now=100.0 + poker.CLAIM_AFTER - 1),
+        game,
+        "not_allowed",
+    )
+
+    assert "away less than 30 seconds" in message
+    assert game.facilitator == ada
 
 
 def test_nobody_takes_over_from_a_facilitator_who_is_here() -> None:
