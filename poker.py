@@ -4374,6 +4374,17 @@ def port_number(text: str) -> int:
     return port
 
 
+def host_name_arg(text: str) -> str:
+    """Read --host-name: one line of at most MAX_NAME characters, as a name.
+
+    It goes into every listing's TXT record and teammates' terminals.
+    """
+    try:
+        return one_line(text, "host name", MAX_NAME)
+    except Refused as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def watch_seconds(text: str) -> float:
     """Read --watch: a finite number of seconds above 0."""
     try:
@@ -4446,6 +4457,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--host-name",
+        type=host_name_arg,
         default=default_host_name(),
         help="how this host is named in listings",
     )

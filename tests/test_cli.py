@@ -217,6 +217,31 @@ def test_a_watch_of_no_sensible_length_is_refused_in_one_sentence(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("x" * 41, "The host name is too long (at most 40 characters)."),  # too long
+        ("\x1b[2J", None),  # a terminal escape: made a space, then the rest kept
+        ("   ", "The host name cannot be empty."),  # nothing but blanks
+    ],
+)
+def test_a_host_name_is_one_short_line(
+    tmp_path: Path, name: str, says: str | None
+) -> None:
+    done = run_poker(
+        "--headless", "--no-discovery", "--bind", "127.0.0.1", "--port", "0",
+        "--host-name", name, "--version", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    if says is None:
+        assert done.returncode == 0
+    else:
+        assert done.returncode == 2
+        assert done.stderr.splitlines()[-1] == (
+            f"poker.py: error: argument --host-name: {says}"
+        )
+
+
 def test_a_data_folder_that_cannot_be_made_is_refused_in_one_sentence() -> None:
     # /dev/null is a file: nothing can be created below it, not even the
     # logs folder a crash report would go to.

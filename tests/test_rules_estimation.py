@@ -216,6 +216,9 @@ def test_a_custom_deck_is_tidied_of_blanks_around_cards() -> None:
         (["1", ("x" + "\u0301" * 4) * 8], "at most 8 characters"),
         (["1", "1\u200b"], "'1' is in the deck twice"),  # alike but for a ZWSP
         (["\u202e21", "21"], "'21' is in the deck twice"),  # alike but an override
+        (["1", "1\u2063"], "'1' is in the deck twice"),  # an invisible separator
+        (["1", "\ufe0f"], "one of them is blank"),  # a variation selector alone
+        (["1", "\u0301\u0301"], "one of them is blank"),  # accents on nothing
         (["1", "a\x07"], "control characters"),  # a bell
         ("1 2 3", "list of cards"),  # not a list
         (["1", 2], "list of cards"),  # a number among the cards
