@@ -204,9 +204,10 @@ function onStatus(status, detail) {
   state.conn = status;
   if (status === "connected") state.closed = null;
   if (status === "closed" && !state.closed) {
+    // A detail comes only with a game the host does not have: no retry.
     state.closed = {
       message: detail || "Lost the connection to the host. Check the network, then press Connect again.",
-      canRetry: true,
+      canRetry: !detail,
     };
   }
   update();
@@ -216,8 +217,14 @@ async function loadInfo() {
   try {
     state.info = await fetchGameInfo(state.gameId);
     update();
-  } catch {
-    // The join URL and QR wait for the next welcome; the game goes on.
+  } catch (error) {
+    // A game the host has never heard of: say so before asking a name.
+    // Otherwise the join URL and QR wait for the next welcome.
+    if (error.gone && !state.game) {
+      state.closed = { message: error.message, canRetry: false };
+      if (socket) socket.stop();
+      update();
+    }
   }
 }
 

@@ -86,7 +86,8 @@ function renderHeader(state, view) {
 // ------------------------------------------------------------ name form
 
 function renderNameForm(state) {
-  const asking = !state.name || state.askPasscode;
+  // No name to ask for a game that is not there (the banner says so).
+  const asking = (!state.name || state.askPasscode) && !(state.closed && !state.closed.canRetry && !state.game);
   show(ref["name-form"], asking);
   show(ref["passcode-row"], Boolean(state.askPasscode || (asking && state.info?.locked)));
   if (asking && state.name && !ref["name-input"].value && document.activeElement !== ref["name-input"]) {
@@ -98,7 +99,11 @@ function renderNameForm(state) {
 
 function renderStory(state, view) {
   const game = view.game;
-  setText(ref.round, `Story · round ${game.round}`);
+  // Rounds of this story, as people count them: a re-vote is its round 2,
+  // whatever the game's round number.
+  const same = (record) => (game.storyId ? record.storyId === game.storyId : !record.storyId && record.story === game.story);
+  const played = (game.history || []).filter(same).length;
+  setText(ref.round, `Story · round ${game.revealed ? Math.max(played, 1) : played + 1}`);
   const editing = view.isFacilitator && state.ui.editingStory;
   const story = game.story;
   setText(ref.story, story || (view.isFacilitator ? "No story yet. Add one so everyone knows what they estimate." : "No story yet."));

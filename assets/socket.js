@@ -27,7 +27,9 @@ export async function fetchGameInfo(gameId) {
   const query = gameId ? `?game=${encodeURIComponent(gameId)}` : "";
   const response = await fetch(`/api/game${query}`, { cache: "no-store" });
   if (response.status === 404) {
-    const error = new Error("This game no longer exists on the host.");
+    const error = new Error(
+      "There is no such game on this host: it was never made here, or it was deleted. Check the address with whoever sent it.",
+    );
     error.gone = true;
     throw error;
   }

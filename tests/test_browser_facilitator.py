@@ -212,3 +212,36 @@ async def test_editing_a_backlog_storys_title_renames_it_in_the_backlog(
     assert await bob.get_by_test_id("story").inner_text() == "Log in with SAML"
     assert await bob.get_by_test_id("story-key").inner_text() == "PROJ-1"
     assert await bob.get_by_test_id("backlog-item").count() == 1
+
+
+async def test_the_round_counts_the_rounds_of_the_story_under_estimate(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    _, (ada, bob) = await seated(headless_host, strict_page, "Ada", "Bob")
+    for title in ("Log in", "Search"):
+        await ada.get_by_test_id("add-title").fill(title)
+        await ada.get_by_test_id("add-submit").click()
+    await bob.get_by_test_id("backlog-item").nth(1).wait_for()
+    label = bob.locator("#story-label")
+
+    seen = []
+    await ada.get_by_test_id("next-story").click()
+    await bob.get_by_test_id("story").filter(has_text="Log in").wait_for()
+    seen.append(await label.inner_text())
+    for page, card in ((ada, "5"), (bob, "8")):
+        await page.locator(f'[data-testid=card][data-card="{card}"]').click()
+    await bob.locator("body.is-revealed").wait_for()
+    seen.append(await label.inner_text())
+    await ada.get_by_test_id("next-round-button").click()  # a re-vote
+    await bob.locator("body:not(.is-revealed)").wait_for()
+    seen.append(await label.inner_text())
+    await ada.get_by_test_id("next-story").click()
+    await bob.get_by_test_id("story").filter(has_text="Search").wait_for()
+    seen.append(await label.inner_text())
+
+    assert [s.upper() for s in seen] == [
+        "STORY · ROUND 1",
+        "STORY · ROUND 1",
+        "STORY · ROUND 2",
+        "STORY · ROUND 1",
+    ]

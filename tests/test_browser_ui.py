@@ -128,6 +128,24 @@ async def test_a_closed_game_says_so_and_joins_again_when_the_host_is_back(
     assert await ada.evaluate("localStorage.length") == seat
 
 
+async def test_an_address_of_a_game_the_host_lacks_says_so_before_a_name(
+    headless_host: Callable[..., Any], strict_page: Any
+) -> None:
+    host = headless_host("Sprint 42")
+    page = await strict_page(host.url)
+
+    await page.goto(f"{host.url}?game=nosuchgame")
+    await page.get_by_test_id("closed-banner").wait_for()
+
+    assert (await page.locator(".banner-text").inner_text()).startswith(
+        "There is no such game on this host"
+    )
+    assert await page.get_by_test_id("name-form").is_hidden()
+    assert await page.get_by_test_id("retry-button").is_hidden()
+    # The one console error is the browser's own line for that 404.
+    strict_page.problems = [p for p in strict_page.problems if "404" not in p]
+
+
 async def test_an_empty_name_is_answered_with_what_to_type(
     headless_host: Callable[..., Any], strict_page: Any
 ) -> None:
