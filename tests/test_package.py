@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, NetnsPair, Proc, need
-from test_window import LOBBY_KEY, colour_count, log_text, screenshot, wait_for
+from test_window import LOBBY_KEY, colour_count, log_text, painted_screenshot, wait_for
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -176,7 +176,7 @@ def test_the_packaged_window_opens_with_the_lobby(
     )
 
     wait_for(lambda: "Page loaded:" in log_text(data_dir), 90, "the lobby to load")
-    shot = screenshot(xvfb_display, "packaged-window-lobby")
+    shot = painted_screenshot(xvfb_display, "packaged-window-lobby")
 
     assert re.search(r"Page loaded: .*Lobby", log_text(data_dir))
     assert colour_count(shot) > 50, f"the screenshot {shot} looks blank"
